@@ -1,0 +1,255 @@
+"""Epoch case files ↔ the typed model.
+
+Two formats carry a complete epoch input and its expected outputs:
+
+* ``epoch-snapshot/1`` (current era): ``input_snapshot`` exactly as the test vectors'
+  snapshot; outputs named like the vectors' ``model_output``.
+* ``oracle-epoch-case/103`` (spec 103): inputs by storage name as the runtime read them at
+  E−1, outputs by storage name as it wrote them at E.
+
+Parsing is strict: a missing or mistyped field raises :class:`CaseFormatError` with a
+one-line message naming the field, never a silently defaulted number.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .model import EpochInputs, EpochOutputs, Hyperparameters, SparseRows, U64_MAX
+
+SNAPSHOT_FORMAT = "epoch-snapshot/1"
+ORACLE_103_FORMAT = "oracle-epoch-case/103"
+
+
+class CaseFormatError(ValueError):
+    """A case file that cannot be read as an epoch case."""
+
+
+@dataclass(frozen=True)
+class EpochCase:
+    case_id: str
+    format: str
+    spec_version: int
+    inputs: EpochInputs
+    expected: dict[str, Any] | None  # the case file's outputs, as written in the file
+    raw: Mapping[str, Any]
+
+
+def _get(d: Mapping[str, Any], key: str, where: str) -> Any:
+    if not isinstance(d, Mapping) or key not in d:
+        raise CaseFormatError(f"{where}: missing field '{key}'")
+    return d[key]
+
+
+def _int(v: Any, where: str, lo: int = 0, hi: int = U64_MAX) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise CaseFormatError(f"{where}: expected an integer, got {type(v).__name__}")
+    if not lo <= v <= hi:
+        raise CaseFormatError(f"{where}: {v} is outside [{lo}, {hi}]")
+    return v
+
+
+def _ints(v: Any, where: str, hi: int = U64_MAX) -> list[int]:
+    if not isinstance(v, list):
+        raise CaseFormatError(f"{where}: expected a list of integers")
+    return [_int(x, f"{where}[{i}]", 0, hi) for i, x in enumerate(v)]
+
+
+def _bools(v: Any, where: str) -> list[bool]:
+    if not isinstance(v, list) or not all(isinstance(x, bool) for x in v):
+        raise CaseFormatError(f"{where}: expected a list of booleans")
+    return list(v)
+
+
+def _rows(v: Any, n: int, where: str) -> SparseRows:
+    if not isinstance(v, Mapping):
+        raise CaseFormatError(f"{where}: expected an object {{uid: [[col, value], ...]}}")
+    rows: list[Any] = [None] * n
+    for k, row in v.items():
+        try:
+            uid = int(k)
+        except (TypeError, ValueError):
+            raise CaseFormatError(f"{where}: row key {k!r} is not a uid") from None
+        if not isinstance(row, list):
+            raise CaseFormatError(f"{where}[{k}]: expected a list of [col, value] pairs")
+        pairs = []
+        for p in row:
+            if not (isinstance(p, list) and len(p) == 2):
+                raise CaseFormatError(f"{where}[{k}]: expected [col, value] pairs")
+            pairs.append((_int(p[0], f"{where}[{k}]", 0, 0xFFFF), _int(p[1], f"{where}[{k}]", 0, 0xFFFF)))
+        if 0 <= uid < n:
+            rows[uid] = pairs
+    return SparseRows.from_rows(rows)
+
+
+def snapshot_inputs(snap: Mapping[str, Any], where: str = "input_snapshot") -> EpochInputs:
+    """The vectors' ``input_snapshot`` (vectors README §2.1) as :class:`EpochInputs`."""
+    n = _int(_get(snap, "n", where), f"{where}.n", 0, 0xFFFF)
+    hp_raw = _get(snap, "hyperparameters", where)
+    w = f"{where}.hyperparameters"
+    alpha_values = _get(hp_raw, "alpha_values", w)
+    owner = hp_raw.get("owner_uid")
+    hp = Hyperparameters(
+        tempo=_int(_get(hp_raw, "tempo", w), f"{w}.tempo", 0, 0xFFFF),
+        kappa=_int(_get(hp_raw, "kappa", w), f"{w}.kappa", 0, 0xFFFF),
+        bonds_penalty=_int(_get(hp_raw, "bonds_penalty", w), f"{w}.bonds_penalty", 0, 0xFFFF),
+        bonds_moving_average=_int(_get(hp_raw, "bonds_moving_average", w), f"{w}.bonds_moving_average"),
+        yuma3=bool(_get(hp_raw, "yuma3", w)),
+        liquid_alpha=bool(_get(hp_raw, "liquid_alpha", w)),
+        alpha_low=_int(alpha_values[0], f"{w}.alpha_values[0]", 0, 0xFFFF),
+        alpha_high=_int(alpha_values[1], f"{w}.alpha_values[1]", 0, 0xFFFF),
+        alpha_sigmoid_steepness=_int(
+            _get(hp_raw, "alpha_sigmoid_steepness", w), f"{w}.alpha_sigmoid_steepness", -32768, 32767
+        ),
+        max_allowed_validators=_int(_get(hp_raw, "max_allowed_validators", w), f"{w}.max_allowed_validators", 0, 0xFFFF),
+        stake_threshold=_int(_get(hp_raw, "stake_threshold", w), f"{w}.stake_threshold"),
+        tao_weight=_int(_get(hp_raw, "tao_weight", w), f"{w}.tao_weight"),
+        activity_cutoff_factor_milli=_int(
+            _get(hp_raw, "activity_cutoff_factor_milli", w), f"{w}.activity_cutoff_factor_milli", 0, 0xFFFFFFFF
+        ),
+        commit_reveal_enabled=bool(hp_raw.get("commit_reveal_enabled", False)),
+        owner_uid=None if owner is None else _int(owner, f"{w}.owner_uid", 0, 0xFFFF),
+        last_mechanism_step_block=_int(hp_raw.get("last_mechanism_step_block", 0), f"{w}.last_mechanism_step_block"),
+    )
+    commit = snap.get("commit_blocks")
+    return EpochInputs(
+        n=n,
+        current_block=_int(_get(snap, "current_block", where), f"{where}.current_block"),
+        rao_emission=_int(_get(snap, "rao_emission", where), f"{where}.rao_emission"),
+        hyperparameters=hp,
+        last_update=np.asarray(_ints(_get(snap, "last_update", where), f"{where}.last_update"), dtype=np.uint64),
+        block_at_registration=np.asarray(
+            _ints(_get(snap, "block_at_registration", where), f"{where}.block_at_registration"), dtype=np.uint64
+        ),
+        validator_permit=np.asarray(_bools(_get(snap, "validator_permit", where), f"{where}.validator_permit"), dtype=bool),
+        stake_alpha=np.asarray(_ints(_get(snap, "stake_alpha", where), f"{where}.stake_alpha"), dtype=np.uint64),
+        stake_tao=np.asarray(_ints(_get(snap, "stake_tao", where), f"{where}.stake_tao"), dtype=np.uint64),
+        weights=_rows(_get(snap, "weights", where), n, f"{where}.weights"),
+        bonds=_rows(_get(snap, "bonds", where), n, f"{where}.bonds"),
+        commit_blocks=None if commit is None else np.asarray(_ints(commit, f"{where}.commit_blocks"), dtype=np.uint64),
+    )
+
+
+def oracle103_inputs(case: Mapping[str, Any]) -> EpochInputs:
+    """An ``oracle-epoch-case/103`` case's inputs (read at E−1) as :class:`EpochInputs`."""
+    inp = _get(case, "inputs", "case")
+    hp_raw = _get(case, "hyperparameters", "case")
+    n = _int(_get(case, "n", "case"), "n", 0, 0xFFFF)
+    netuid = _int(_get(case, "netuid", "case"), "netuid", 0, 0xFFFF)
+    blocks = _get(case, "blocks", "case")
+    w = "hyperparameters"
+    hp = Hyperparameters(
+        tempo=_int(_get(hp_raw, "Tempo", w), "Tempo", 0, 0xFFFF),
+        kappa=_int(_get(hp_raw, "Kappa", w), "Kappa", 0, 0xFFFF),
+        bonds_moving_average=_int(_get(hp_raw, "BondsMovingAverage", w), "BondsMovingAverage"),
+        max_allowed_validators=_int(_get(hp_raw, "MaxAllowedValidators", w), "MaxAllowedValidators", 0, 0xFFFF),
+        activity_cutoff=_int(_get(hp_raw, "ActivityCutoff", w), "ActivityCutoff", 0, 0xFFFF),
+    )
+    stake = _ints(_get(inp, "TotalHotkeyStake", "inputs"), "inputs.TotalHotkeyStake")
+    keys = _get(inp, "Keys", "inputs")
+    return EpochInputs(
+        n=n,
+        current_block=_int(_get(blocks, "epoch_block", "blocks"), "blocks.epoch_block"),
+        rao_emission=_int(_get(case, "emission", "case"), "emission"),
+        hyperparameters=hp,
+        last_update=np.asarray(_ints(_get(inp, "LastUpdate", "inputs"), "inputs.LastUpdate"), dtype=np.uint64),
+        block_at_registration=np.asarray(
+            _ints(_get(inp, "BlockAtRegistration", "inputs"), "inputs.BlockAtRegistration"), dtype=np.uint64
+        ),
+        validator_permit=np.asarray(_bools(_get(inp, "ValidatorPermit", "inputs"), "inputs.ValidatorPermit"), dtype=bool),
+        stake_alpha=np.asarray(stake, dtype=np.uint64),
+        stake_tao=np.zeros(len(stake), dtype=np.uint64),
+        weights=_rows(_get(inp, "Weights", "inputs"), n, "inputs.Weights"),
+        bonds=_rows(_get(inp, "Bonds", "inputs"), n, "inputs.Bonds"),
+        netuid=netuid,
+        hotkeys=tuple(str(k) for k in keys) if isinstance(keys, list) else None,
+    )
+
+
+def load_case(path: str | Path) -> EpochCase:
+    """Read one case file; every problem is a :class:`CaseFormatError` with a one-line reason."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise CaseFormatError(f"{p}: cannot read ({e.strerror or e})") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise CaseFormatError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    try:
+        return parse_case(raw)
+    except CaseFormatError as e:
+        raise CaseFormatError(f"{p}: {e}") from None
+
+
+def parse_case(raw: Any) -> EpochCase:
+    if not isinstance(raw, Mapping):
+        raise CaseFormatError("a case must be a JSON object")
+    fmt = raw.get("format")
+    runtime = _get(raw, "runtime", "case")
+    spec = _int(_get(runtime, "spec_version", "runtime"), "runtime.spec_version", 0, 0xFFFFFFFF)
+    case_id = str(raw.get("case_id", "?"))
+    if fmt == SNAPSHOT_FORMAT:
+        inputs = snapshot_inputs(_get(raw, "input_snapshot", "case"))
+    elif fmt == ORACLE_103_FORMAT:
+        inputs = oracle103_inputs(raw)
+    else:
+        raise CaseFormatError(f"unknown case format {fmt!r} (known: {SNAPSHOT_FORMAT}, {ORACLE_103_FORMAT})")
+    expected = raw.get("outputs")
+    return EpochCase(case_id, fmt, spec, inputs, expected if isinstance(expected, dict) else None, raw)
+
+
+# -- outputs in the case formats' names and shapes ----------------------------------------
+
+def _rows_json(rows: SparseRows, all_rows: bool) -> dict[str, list[list[int]]]:
+    return {
+        str(i): [[c, v] for c, v in rows.row(i)]
+        for i in range(rows.n_rows)
+        if all_rows or rows.present[i]
+    }
+
+
+def snapshot_outputs_json(out: EpochOutputs) -> dict[str, Any]:
+    """Outputs with the vectors' ``model_output`` names and shapes."""
+    def lst(a: np.ndarray | None) -> list:
+        return [] if a is None else a.tolist()
+
+    return {
+        "active": lst(out.active),
+        "validator_permit": lst(out.validator_permit),
+        "stake_weight": lst(out.stake_weight),
+        "consensus": lst(out.consensus),
+        "incentive": lst(out.incentive),
+        "dividends": lst(out.dividends),
+        "validator_trust": lst(out.validator_trust),
+        "emission": lst(out.emission),
+        "server_emission": lst(out.server_emission),
+        "validator_emission": lst(out.validator_emission),
+        "bonds_written": _rows_json(out.bonds, all_rows=True),
+    }
+
+
+def oracle103_outputs_json(out: EpochOutputs, hotkeys: tuple[str, ...] | None) -> dict[str, Any]:
+    """Outputs with the spec-103 storage names, Bonds as the full set of stored rows."""
+    emission = out.emission.tolist()
+    keys = list(hotkeys) if hotkeys else [str(i) for i in range(len(emission))]
+    return {
+        "Active": out.active.tolist(),
+        "ValidatorPermit": out.validator_permit.tolist(),
+        "Rank": out.rank.tolist() if out.rank is not None else [],
+        "Trust": out.trust.tolist() if out.trust is not None else [],
+        "Consensus": out.consensus.tolist(),
+        "Incentive": out.incentive.tolist(),
+        "Dividends": out.dividends.tolist(),
+        "PruningScores": out.pruning_scores.tolist() if out.pruning_scores is not None else [],
+        "ValidatorTrust": out.validator_trust.tolist(),
+        "Emission": emission,
+        "Bonds": _rows_json(out.bonds, all_rows=False),
+        "LoadedEmission": [[k, e] for k, e in zip(keys, emission)],
+    }
