@@ -253,3 +253,32 @@ def oracle103_outputs_json(out: EpochOutputs, hotkeys: tuple[str, ...] | None) -
         "Bonds": _rows_json(out.bonds, all_rows=False),
         "LoadedEmission": [[k, e] for k, e in zip(keys, emission)],
     }
+
+
+# -- recomputing a case ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CaseResult:
+    case: EpochCase
+    variant: str
+    outputs: dict[str, Any]  # in the case format's names and shapes
+    mismatches: list | None  # None when the case carries no expected outputs
+
+    @property
+    def matches(self) -> bool:
+        return not self.mismatches
+
+
+def run_case(case: EpochCase, engine: str = "reference") -> CaseResult:
+    """Recompute a case with the variant its spec version selects and diff the expectations."""
+    from .diff import compare_outputs
+    from .registry import run_epoch, variant_for
+
+    variant = variant_for(case.spec_version)
+    out = run_epoch(case.inputs, case.spec_version, engine=engine)  # type: ignore[arg-type]
+    if case.format == ORACLE_103_FORMAT:
+        outputs = oracle103_outputs_json(out, case.inputs.hotkeys)
+    else:
+        outputs = snapshot_outputs_json(out)
+    mismatches = None if case.expected is None else compare_outputs(case.expected, outputs)
+    return CaseResult(case, variant.name, outputs, mismatches)
