@@ -51,3 +51,62 @@ def compare_outputs(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> l
             continue
         out.extend(compare_field(name, expected[name], act))
     return out
+
+
+# -- recomputed vs what the chain stored ----------------------------------------------------
+
+# EpochOutputs field → the storage item the runtime writes it to.
+STORAGE_NAMES: dict[str, str] = {
+    "active": "Active",
+    "validator_permit": "ValidatorPermit",
+    "consensus": "Consensus",
+    "incentive": "Incentive",
+    "dividends": "Dividends",
+    "validator_trust": "ValidatorTrust",
+    "emission": "Emission",
+    "stake_weight": "StakeWeight",
+    "rank": "Rank",
+    "trust": "Trust",
+    "pruning_scores": "PruningScores",
+    "bonds": "Bonds",
+}
+
+
+@dataclass(frozen=True)
+class UidMismatch:
+    uid: int
+    field: str  # storage name
+    chain: Any
+    recomputed: Any
+
+    def as_json(self) -> dict[str, Any]:
+        return {"uid": self.uid, "field": self.field, "chain": self.chain, "recomputed": self.recomputed}
+
+
+def diff_chain_outputs(chain: Any, recomputed: Any, n: int) -> tuple[list[str], list[UidMismatch]]:
+    """Compare the fields both sides hold, per UID in ``0..n``; returns (fields compared, mismatches).
+
+    Bonds are compared as whole stored rows (order inside a row matters; a stored empty row
+    differs from an absent one).
+    """
+    fields: list[str] = []
+    mismatches: list[UidMismatch] = []
+    for attr, storage in STORAGE_NAMES.items():
+        c, r = getattr(chain, attr, None), getattr(recomputed, attr, None)
+        if c is None or r is None:
+            continue
+        fields.append(storage)
+        if attr == "bonds":
+            for uid in range(n):
+                c_row = c.row(uid) if uid < c.n_rows and c.present[uid] else None
+                r_row = r.row(uid) if uid < r.n_rows and r.present[uid] else None
+                if c_row != r_row:
+                    mismatches.append(UidMismatch(uid, storage, c_row, r_row))
+            continue
+        c_list, r_list = c.tolist(), r.tolist()
+        for uid in range(n):
+            cv = c_list[uid] if uid < len(c_list) else None
+            rv = r_list[uid] if uid < len(r_list) else None
+            if cv != rv:
+                mismatches.append(UidMismatch(uid, storage, cv, rv))
+    return fields, mismatches
