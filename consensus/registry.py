@@ -36,7 +36,7 @@ SPEC103 = EraVariant(
     "2023 single-token epoch (subtensor 6541a9f41): Rank/Trust/PruningScores, no permit-masked stake",
 )
 MAINLINE = EraVariant(
-    "mainline", 297, 425,
+    "mainline", 273, 425,
     "dTAO production epoch_mechanism (reference 14bc6f9f, spec 425) with the era switches of yuma-spec §10",
 )
 VARIANTS: tuple[EraVariant, ...] = (SPEC103, MAINLINE)

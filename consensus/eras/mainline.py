@@ -20,6 +20,7 @@ from ..fixedpoint import (
     U16_MAX,
     U96F32,
     U64_MAX,
+    exp,
     exp_safe,
     fixed64_to_fixed32,
     fixed64_to_u64,
@@ -36,18 +37,25 @@ Matrix = sp.Matrix
 class MainlineRules:
     """Which of the era's rule changes are in force (yuma-spec §10)."""
 
+    sigmoid_steepness_fix: bool = True  # spec >= 283: exponent (s / −100)·(d − ½), s an i16
     commit_reveal_mask: bool = True  # spec >= 297
-    writes_stake_weight: bool = True  # spec >= 323
+    writes_all_bond_rows: bool = True  # spec >= 320: every UID gets a row, [] by default
+    # Written before 320, not by the 320–322 production epoch, again from 323.
+    writes_stake_weight: bool = True
     writes_rank_trust_pruning: bool = False  # spec < 365
+    clamped_sigmoid_exp: bool = True  # spec >= 365: exp_safe; before, exp or 0 on overflow
     owner_exempt: bool = True  # spec >= 397: owner passes the threshold, permits forced
     dynamic_tempo: bool = True  # spec >= 423: cutoff factor, bonds mask from last epoch block
 
     @classmethod
     def for_spec(cls, spec_version: int) -> "MainlineRules":
         return cls(
+            sigmoid_steepness_fix=spec_version >= 283,
             commit_reveal_mask=spec_version >= 297,
-            writes_stake_weight=spec_version >= 323,
+            writes_all_bond_rows=spec_version >= 320,
+            writes_stake_weight=spec_version < 320 or spec_version >= 323,
             writes_rank_trust_pruning=spec_version < 365,
+            clamped_sigmoid_exp=spec_version >= 365,
             owner_exempt=spec_version >= 397,
             dynamic_tempo=spec_version >= 423,
         )
@@ -181,13 +189,25 @@ def ema_alpha_constant(bonds_moving_average: int) -> int:
     return I32F32.sat_sub(ONE, I32F32.from_fixed(bma, I64F64))
 
 
-def alpha_sigmoid(c: int, w: int, b: int, lo: int, hi: int, steepness: int) -> int:
+def unclamped_exp(x: int) -> int:
+    """Before spec 365 the sigmoid called `exp(x).unwrap_or(0)`: no clamp, 0 on overflow."""
+    e = exp(x)
+    return 0 if e is None else e
+
+
+def alpha_sigmoid(
+    c: int, w: int, b: int, lo: int, hi: int, steepness: int, rules: MainlineRules = MainlineRules()
+) -> int:
     diff_buy = min(max(I32F32.sat_sub(w, c), 0), ONE)
     diff_sell = min(max(I32F32.sat_sub(b, w), 0), ONE)
     d = diff_buy if w >= b else diff_sell
-    k = I32F32.sat_div(steepness, I32F32.from_int(-100))
-    x = I32F32.sat_mul(k, I32F32.sat_sub(d, HALF))
-    sig = I32F32.sat_div(ONE, I32F32.sat_add(ONE, exp_safe(x)))
+    if rules.sigmoid_steepness_fix:
+        k = I32F32.sat_div(steepness, I32F32.from_int(-100))
+        x = I32F32.sat_mul(k, I32F32.sat_sub(d, HALF))
+    else:  # specs 273–282: −(s · (d − ½)) with s the u16 steepness
+        x = I32F32.sat_mul(-ONE, I32F32.sat_mul(steepness, I32F32.sat_sub(d, HALF)))
+    e = exp_safe(x) if rules.clamped_sigmoid_exp else unclamped_exp(x)
+    sig = I32F32.sat_div(ONE, I32F32.sat_add(ONE, e))
     alpha = I32F32.sat_add(lo, I32F32.sat_mul(sig, I32F32.sat_sub(hi, lo)))
     return max(min(alpha, hi), lo)
 
@@ -201,13 +221,15 @@ def _merge_walk_value(row: list[tuple[int, int]], pos: int, j: int) -> tuple[int
 
 
 def liquid_alphas(
-    weights: Matrix, bonds: Matrix, consensus: list[int], hp: Any
+    weights: Matrix, bonds: Matrix, consensus: list[int], hp: Any, rules: MainlineRules = MainlineRules()
 ) -> list[list[int]]:
     if len(weights) != len(bonds):
         return []
     lo = u16_proportion_to_fixed(hp.alpha_low)
     hi = u16_proportion_to_fixed(hp.alpha_high)
-    steep = I32F32.from_int(hp.alpha_sigmoid_steepness)
+    # Before 283 the steepness was stored as a u16: reinterpret the i16 bits as such.
+    raw_steepness = hp.alpha_sigmoid_steepness if rules.sigmoid_steepness_fix else hp.alpha_sigmoid_steepness & 0xFFFF
+    steep = I32F32.from_int(raw_steepness)
     alphas = []
     for w_row, b_row in zip(weights, bonds):
         wp = bp = 0
@@ -215,7 +237,7 @@ def liquid_alphas(
         for j, c in enumerate(consensus):
             w, wp = _merge_walk_value(w_row, wp, j)
             b, bp = _merge_walk_value(b_row, bp, j)
-            row.append(alpha_sigmoid(c, w, b, lo, hi, steep))
+            row.append(alpha_sigmoid(c, w, b, lo, hi, steep, rules))
         alphas.append(row)
     return alphas
 
@@ -240,7 +262,7 @@ def yuma3_bonds(
         bonds, last_tempo, block_at_registration, lambda lt, reg: lt <= reg
     )
     if hp.liquid_alpha and consensus and any(c != 0 for c in consensus):
-        alphas = liquid_alphas(weights_for_bonds, bonds, consensus, hp)
+        alphas = liquid_alphas(weights_for_bonds, bonds, consensus, hp, rules)
         ema_bonds = sp.mat_ema_alpha_sparse(weights_for_bonds, bonds, alphas)
     else:
         ema_bonds = sp.mat_ema_sparse(weights_for_bonds, bonds, ema_alpha_constant(hp.bonds_moving_average))
@@ -381,8 +403,10 @@ def epoch_mainline(
     for uid in range(n):
         if uid < len(permits_new) and permits_new[uid]:
             bond_rows.append([(j, fixed_proportion_to_u16(v)) for j, v in ema_bonds[uid]])
-        else:
+        elif rules.writes_all_bond_rows or (uid < len(permits) and permits[uid]):
             bond_rows.append([])
+        else:  # before 320: rows of UIDs with neither permit are left as stored
+            bond_rows.append(inputs.bonds.row(uid) if uid < inputs.bonds.n_rows and inputs.bonds.present[uid] else None)
 
     def u16s(values: list[int]) -> np.ndarray:
         return np.asarray([fixed_proportion_to_u16(v) for v in values[:n]], dtype=np.uint16)
