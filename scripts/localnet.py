@@ -633,7 +633,7 @@ class Localnet:
         out = []
         for r in recs:
             ev = r["event"]
-            if pallet is None or ev.get("module_id", next(iter(ev), None)) == pallet or pallet in ev:
+            if pallet is None or ev.get("module_id") == pallet:
                 out.append(r)
         return out
 
