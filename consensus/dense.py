@@ -320,7 +320,7 @@ def mat_ema_alpha(
         for n, o, a in zip(n_row, o_row, a_row):
             decayed = _mul(_sub(ONE, a), o)
             inc = max(_mul(a, n), ZERO)
-            row.append(min(_add(decayed, inc), ONE) if n else 0)
+            row.append(min(_add(decayed, inc), ONE))
         out.append(row)
     return out
 
