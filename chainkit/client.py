@@ -1,0 +1,408 @@
+"""The client: a chain, and a view of its state at one block with that block's own types.
+
+``Chain`` owns the transport (live websocket, replay or recorder) and a substrate-interface
+instance on top of it that does the JSON-RPC plumbing. ``Chain.at(block)`` returns a
+:class:`Block`: the block's number and hash plus the :class:`~chainkit.metadata.RuntimeTypes` of
+the runtime that produced it, loaded once per spec version, so every era decodes with its own
+types.
+
+Which runtime a block's state belongs to: the one that *executed* the block, i.e. the runtime in
+the parent's state (as substrate-interface does). At an upgrade block the post-state still has
+the old storage format (migrations run in the next block), so this is also right for storage.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from scalecodec.base import ScaleBytes
+
+from .errors import (
+    BlockInFuture,
+    ChainError,
+    DecodeError,
+    MetadataError,
+    MissingRecordingEntry,
+    RpcError,
+    UnknownBlock,
+)
+from .metadata import RuntimeApiMethod, RuntimeTypes, load_metadata
+from .replay import RecordingTransport, ReplayTransport
+from .rpc import RpcClient, Transport, connect_websocket, resolve_endpoint
+from .scale import HASHER_PREFIX_LEN, chunks, from_hex, hash_key, item_prefix, to_plain
+
+_HASH_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
+#: Keys per ``state_queryStorageAt`` request: large enough for few round trips, small enough
+#: for node response limits (a 1024-UID weights row set is several MB of hex).
+QUERY_BATCH = 256
+KEYS_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class BlockRef:
+    number: int
+    hash: str
+    parent_hash: str
+
+
+class Chain:
+    """A subtensor chain reachable over JSON-RPC.
+
+    ``source`` is a URL (``ws://``/``wss://``), a well-known name (``finney``, ``test``,
+    ``local``, ``archive``), a path to a recording (``*.json``, replayed; ``recording`` names
+    one of several inside), ``replay:<path>[#<recording>]``, or any transport object with the
+    websocket ``send``/``recv``/``close`` surface (e.g. :class:`~chainkit.replay.ReplayTransport`).
+    ``record_to`` wraps the transport in a recorder writing the chain-data format.
+    """
+
+    def __init__(
+        self,
+        source: str | os.PathLike | Transport,
+        *,
+        recording: str | None = None,
+        metadata_dirs: Iterable[str | os.PathLike] | None = None,
+        record_to: str | os.PathLike | None = None,
+        record_name: str = "recording",
+        timeout: float = 30.0,
+    ) -> None:
+        transport, endpoint = _open_transport(source, recording, metadata_dirs, timeout)
+        if record_to is not None:
+            transport = RecordingTransport(transport, record_to, record_name)
+            endpoint = f"{endpoint} (recording to {record_to})"
+        self.transport = transport
+        self.endpoint = endpoint
+        from substrateinterface import SubstrateInterface
+
+        # auto_discover=False: no system_chain round trip; rpc_methods given: no rpc_methods
+        # round trip. We never let substrate-interface load runtimes itself (see Chain.runtime).
+        self.substrate = SubstrateInterface(
+            websocket=transport,
+            ss58_format=42,
+            auto_discover=False,
+            config={"rpc_methods": ["state_getStorageAt", "chain_getHead", "state_getRuntimeVersion"]},
+        )
+        self.rpc_client = RpcClient(self.substrate, endpoint)
+        self._runtimes: dict[int, RuntimeTypes] = {}
+        self._spec_by_hash: dict[str, int] = {}
+
+    # -- plumbing --------------------------------------------------------------------------
+    def rpc(self, method: str, params: list) -> Any:
+        return self.rpc_client.request(method, params)
+
+    @property
+    def requests(self) -> int:
+        """JSON-RPC round trips made so far."""
+        return self.rpc_client.requests
+
+    def close(self) -> None:
+        self.substrate.close()
+
+    def __enter__(self) -> "Chain":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- blocks ----------------------------------------------------------------------------
+    def head(self) -> BlockRef:
+        header = self.rpc("chain_getHeader", [])
+        if not header:
+            raise ChainError(f"{self.endpoint} returned no head header")
+        return self._ref(header, None)
+
+    def block_ref(self, block: int | str) -> BlockRef:
+        """Number and hash of a block given by number or by hash."""
+        if isinstance(block, str) and _HASH_RE.match(block):
+            header = self.rpc("chain_getHeader", [block])
+            if header is None:
+                raise UnknownBlock(block)
+            return self._ref(header, block)
+        if isinstance(block, str) and block.isdigit():
+            block = int(block)
+        if not isinstance(block, int) or isinstance(block, bool) or block < 0:
+            raise UnknownBlock(block)
+        block_hash = self.rpc("chain_getBlockHash", [block])
+        if block_hash is None:
+            head = self.head()
+            if block > head.number:
+                raise BlockInFuture(block, head.number)
+            raise UnknownBlock(block)
+        header = self.rpc("chain_getHeader", [block_hash])
+        if header is None:
+            raise UnknownBlock(block)
+        return self._ref(header, block_hash)
+
+    @staticmethod
+    def _ref(header: dict, block_hash: str | None) -> BlockRef:
+        number = int(header["number"], 16) if isinstance(header["number"], str) else int(header["number"])
+        if block_hash is None:
+            # Only the head is asked for without a hash; its hash is not in the header itself.
+            block_hash = ""
+        return BlockRef(number, block_hash, header["parentHash"])
+
+    def at(self, block: int | str | BlockRef) -> "Block":
+        """State at a block (number or hash), decoded with that block's runtime types."""
+        ref = block if isinstance(block, BlockRef) else self.block_ref(block)
+        if not ref.hash:
+            ref = self.block_ref(ref.number)
+        return Block(self, ref, self.runtime_for(ref))
+
+    # -- runtimes --------------------------------------------------------------------------
+    def runtime_for(self, ref: BlockRef) -> RuntimeTypes:
+        genesis = ref.parent_hash == "0x" + "00" * 32
+        runtime_hash = ref.hash if genesis else ref.parent_hash
+        return self.runtime(runtime_hash)
+
+    def spec_version(self, block_hash: str) -> int:
+        if block_hash not in self._spec_by_hash:
+            version = self.rpc("state_getRuntimeVersion", [block_hash])
+            if not version:
+                raise UnknownBlock(block_hash)
+            self._spec_by_hash[block_hash] = int(version["specVersion"])
+        return self._spec_by_hash[block_hash]
+
+    def runtime(self, block_hash: str) -> RuntimeTypes:
+        """Types of the runtime whose code is in the state at ``block_hash`` (cached per spec)."""
+        spec = self.spec_version(block_hash)
+        if spec not in self._runtimes:
+            self._runtimes[spec] = self._load_runtime(block_hash, spec)
+        return self._runtimes[spec]
+
+    def _load_runtime(self, block_hash: str, spec: int) -> RuntimeTypes:
+        # V15 first: it carries the runtime-API signatures. Runtimes that predate
+        # Metadata_metadata_at_version answer with an error; then V14 from state_getMetadata.
+        raw: str | None = None
+        try:
+            raw = self.rpc("state_call", ["Metadata_metadata_at_version", "0x0f000000", block_hash])
+            if raw in (None, "0x", "0x00"):
+                raw = None
+        except (RpcError, MissingRecordingEntry):
+            raw = None
+        if raw is None:
+            raw = self.rpc("state_getMetadata", [block_hash])
+            if not raw:
+                raise MetadataError(f"{self.endpoint} returned no metadata at {block_hash}")
+        rt = load_metadata(raw, source=f"spec {spec}")
+        if rt.spec_version != spec:
+            raise MetadataError(
+                f"metadata at {block_hash} describes spec {rt.spec_version}, node said {spec}"
+            )
+        return rt
+
+
+def _open_transport(
+    source: Any, recording: str | None, metadata_dirs: Any, timeout: float
+) -> tuple[Transport, str]:
+    if isinstance(source, (str, os.PathLike)):
+        text = os.fspath(source)
+        if text.startswith("replay:"):
+            path, _, name = text[len("replay:") :].partition("#")
+            t = ReplayTransport(path, name or recording, metadata_dirs)
+            return t, t.endpoint
+        if text.endswith(".json") and not text.startswith(("ws://", "wss://")):
+            t = ReplayTransport(Path(text), recording, metadata_dirs)
+            return t, t.endpoint
+        url = resolve_endpoint(text)
+        return connect_websocket(url, timeout), url
+    if all(hasattr(source, a) for a in ("send", "recv", "close")):
+        return source, getattr(source, "endpoint", type(source).__name__)
+    raise ChainError(f"cannot open a chain from {source!r}")
+
+
+class Block:
+    """The chain's state after one block, with the types of the runtime that made it."""
+
+    def __init__(self, chain: Chain, ref: BlockRef, runtime: RuntimeTypes) -> None:
+        self.chain = chain
+        self.ref = ref
+        self.runtime = runtime
+
+    @property
+    def number(self) -> int:
+        return self.ref.number
+
+    @property
+    def hash(self) -> str:
+        return self.ref.hash
+
+    @property
+    def spec_version(self) -> int:
+        return self.runtime.spec_version
+
+    def __repr__(self) -> str:
+        return f"Block({self.number}, {self.hash[:10]}…, spec {self.spec_version})"
+
+    def parent(self) -> "Block":
+        return self.chain.at(self.ref.parent_hash)
+
+    # -- storage keys ----------------------------------------------------------------------
+    def _entry(self, pallet: str, item: str) -> Any:
+        entry = self.runtime.storage_entry(pallet, item)
+        if entry is None:
+            raise ChainError(f"runtime spec {self.spec_version} has no storage item {pallet}.{item}")
+        return entry
+
+    def _pallet_prefix(self, pallet: str) -> str:
+        return self.runtime.metadata.get_metadata_pallet(pallet)["storage"]["prefix"].value
+
+    def has_storage(self, pallet: str, item: str) -> bool:
+        return self.runtime.has_storage(pallet, item)
+
+    def storage_prefix(self, pallet: str, item: str, *keys: Any) -> str:
+        """Hex key prefix of a storage item, extended by the first ``len(keys)`` map keys."""
+        entry = self._entry(pallet, item)
+        out = item_prefix(self._pallet_prefix(pallet), item)
+        if keys:
+            hashers = entry.get_param_hashers()
+            types = entry.get_params_type_string()
+            for k, hasher, ty in zip(keys, hashers, types):
+                out += hash_key(hasher, self._encode_key(ty, k))
+        return "0x" + out.hex()
+
+    def storage_key(self, pallet: str, item: str, *keys: Any) -> str:
+        entry = self._entry(pallet, item)
+        n_params = len(entry.get_params_type_string())
+        if len(keys) != n_params:
+            raise ChainError(f"{pallet}.{item} takes {n_params} keys, got {len(keys)}")
+        return self.storage_prefix(pallet, item, *keys)
+
+    def _encode_key(self, type_string: str, value: Any) -> bytes:
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value)
+        obj = self.runtime.runtime_config.create_scale_object(type_string)
+        return bytes(obj.encode(value).data)
+
+    def key_suffix(self, pallet: str, item: str, key_hex: str, which: int) -> bytes:
+        """The raw encoded map key number ``which`` out of a full storage key (for
+        concat/identity hashers; only fixed-size keys before ``which`` are supported)."""
+        entry = self._entry(pallet, item)
+        hashers = entry.get_param_hashers()
+        types = entry.get_params_type_string()
+        data = from_hex(key_hex)
+        off = 32
+        for i in range(which + 1):
+            h = hashers[i]
+            if h not in HASHER_PREFIX_LEN:
+                raise DecodeError(f"{pallet}.{item} key {i} uses non-reversible hasher {h}")
+            off += HASHER_PREFIX_LEN[h]
+            size = self._fixed_size(types[i])
+            if i == which:
+                return data[off : off + size] if size else data[off:]
+            off += size
+        raise AssertionError
+
+    def _fixed_size(self, type_string: str) -> int:
+        obj = self.runtime.runtime_config.create_scale_object(type_string)
+        info = getattr(obj, "scale_info_type", None)
+        if info is not None:
+            d = info.value["def"]
+            if "primitive" in d:
+                return {"u8": 1, "u16": 2, "u32": 4, "u64": 8, "u128": 16, "bool": 1}.get(d["primitive"], 0)
+            if "composite" in d and len(d["composite"]["fields"]) == 1:
+                return self._fixed_size(f"scale_info::{d['composite']['fields'][0]['type']}")
+            if "array" in d:
+                return d["array"]["len"] * self._fixed_size(f"scale_info::{d['array']['type']}")
+        return 0
+
+    # -- raw reads -------------------------------------------------------------------------
+    def read_raw(self, key_hex: str) -> bytes | None:
+        """One storage value (``state_getStorageAt``); ``None`` when the key is absent."""
+        return from_hex(self.chain.rpc("state_getStorageAt", [key_hex, self.hash]))
+
+    def read_raw_many(self, keys_hex: Sequence[str]) -> list[bytes | None]:
+        """Many storage values, batched with ``state_queryStorageAt``; ``None`` = absent."""
+        found: dict[str, str | None] = {}
+        for batch in chunks(list(keys_hex), QUERY_BATCH):
+            result = self.chain.rpc("state_queryStorageAt", [batch, self.hash])
+            for change_set in result or []:
+                for key, value in change_set.get("changes", []):
+                    found[key.lower()] = value
+            missing = [k for k in batch if k.lower() not in found]
+            if missing:
+                # A node answers every key asked for (null when absent); anything else
+                # would make us read an absent key as a default, so refuse.
+                raise ChainError(
+                    f"state_queryStorageAt at {self.hash} left {len(missing)} keys unanswered"
+                )
+        return [from_hex(found[k.lower()]) for k in keys_hex]
+
+    def keys(self, prefix_hex: str) -> list[str]:
+        """All storage keys under a prefix (``state_getKeysPaged``, page by page)."""
+        out: list[str] = []
+        start: str | None = None
+        while True:
+            page = self.chain.rpc("state_getKeysPaged", [prefix_hex, KEYS_PAGE, start, self.hash])
+            page = page or []
+            out.extend(page)
+            if len(page) < KEYS_PAGE:
+                return out
+            start = page[-1]
+
+    # -- decoded reads ---------------------------------------------------------------------
+    def value_type(self, pallet: str, item: str) -> str:
+        return self._entry(pallet, item).get_value_type_string()
+
+    def decode_value(self, pallet: str, item: str, raw: bytes | None) -> Any:
+        """Decode a stored value; absent keys give the storage default (``ValueQuery``) or
+        ``None`` (``OptionQuery``) — explicitly, from the metadata, never by accident."""
+        entry = self._entry(pallet, item)
+        if raw is None:
+            if entry.value["modifier"] != "Default":
+                return None
+            raw = bytes(entry.value_object["default"].value_object)
+        try:
+            obj = self.runtime.runtime_config.create_scale_object(
+                entry.get_value_type_string(), data=ScaleBytes(bytearray(raw))
+            )
+            obj.decode(check_remaining=True)
+        except Exception as e:
+            raise DecodeError(f"{pallet}.{item} at block {self.number}: {e}") from None
+        return to_plain(obj)
+
+    def query(self, pallet: str, item: str, *keys: Any) -> Any:
+        """One storage value, decoded (default if absent)."""
+        return self.decode_value(pallet, item, self.read_raw(self.storage_key(pallet, item, *keys)))
+
+    def query_many(self, requests: Sequence[tuple]) -> list[Any]:
+        """Several ``(pallet, item, *keys)`` values in one batched read."""
+        keys = [self.storage_key(p, i, *k) for p, i, *k in requests]
+        raws = self.read_raw_many(keys)
+        return [self.decode_value(r[0], r[1], raw) for r, raw in zip(requests, raws)]
+
+    # -- runtime API -----------------------------------------------------------------------
+    def api_method(self, call_name: str) -> RuntimeApiMethod | None:
+        return self.runtime.apis.get(call_name)
+
+    def call(self, call_name: str, *args: Any, plain: bool = True) -> Any:
+        """Call a runtime API (``state_call`` at this block) and decode its output with the
+        block's own V15 types. ``args`` are plain values, or ``bytes`` already encoded."""
+        method = self.api_method(call_name)
+        if method is None:
+            if not self.runtime.apis:
+                raise ChainError(
+                    f"runtime spec {self.spec_version} has no runtime-API descriptions (metadata "
+                    f"V{self.runtime.metadata_version}); cannot call {call_name}"
+                )
+            raise ChainError(f"runtime spec {self.spec_version} has no runtime API {call_name}")
+        if len(args) != len(method.inputs):
+            raise ChainError(f"{call_name} takes {len(method.inputs)} arguments, got {len(args)}")
+        data = b"".join(
+            a if isinstance(a, (bytes, bytearray)) else self.runtime.encode(f"scale_info::{ty}", a)
+            for a, (_, ty) in zip(args, method.inputs)
+        )
+        result = self.chain.rpc("state_call", [call_name, "0x" + data.hex(), self.hash])
+        raw = from_hex(result)
+        if raw is None:
+            raise DecodeError(f"{call_name} at block {self.number} returned nothing")
+        try:
+            obj = self.runtime.runtime_config.create_scale_object(
+                f"scale_info::{method.output}", data=ScaleBytes(bytearray(raw))
+            )
+            obj.decode(check_remaining=True)
+        except Exception as e:
+            raise DecodeError(f"{call_name} at block {self.number}: {e}") from None
+        return to_plain(obj) if plain else obj
