@@ -304,8 +304,26 @@ HP_KEYS = set(ln.HYPERPARAMETER_ITEMS)
 U16_OUTPUTS = ("Rank", "Trust", "Consensus", "Incentive", "Dividends", "PruningScores", "ValidatorTrust")
 
 
-def check_case(c: dict[str, Any]) -> list[str]:
-    """Problems with one case (empty list: fine)."""
+def data_tags(c: dict[str, Any]) -> list[str]:
+    """The tags that are facts of a case's data (n1, prior_bonds, permit_topk, zero_emission)."""
+    t = []
+    if c["n"] == 1:
+        t.append("n1")
+    if c["inputs"]["Bonds"]:
+        t.append("prior_bonds")
+    if c["n"] > c["hyperparameters"]["MaxAllowedValidators"]:
+        t.append("permit_topk")
+    if c["emission"] == 0:
+        t.append("zero_emission")
+    return t
+
+
+def check_case(c: dict[str, Any], fresh_subnet: bool = True) -> list[str]:
+    """Problems with one case (empty list: fine).
+
+    ``fresh_subnet``: the case was seeded into empty output slots (the generated cases); a
+    case taken from a continuous chain has the previous epoch's outputs at E-1.
+    """
     p: list[str] = []
     keys = set(c)
     if not TOP_KEYS <= keys or keys - TOP_KEYS - {"replayed_identical"}:
@@ -349,7 +367,7 @@ def check_case(c: dict[str, Any]) -> list[str]:
         if not 0 <= int(u) < n or any(not (0 <= j < n and 0 <= v <= 65535) for j, v in row):
             p.append(f"outputs.Bonds[{u}] out of range")
     for k in ln.OUTPUT_VECTORS:
-        if inp["outputs_before"][k] != []:
+        if fresh_subnet and inp["outputs_before"][k] != []:
             p.append(f"outputs_before.{k} not empty")
     if inp["outputs_before"]["LoadedEmission"] is not None or inp["subnet"]["LoadedEmission"] is not None:
         p.append("LoadedEmission present at E-1")
@@ -369,10 +387,9 @@ def check_case(c: dict[str, Any]) -> list[str]:
         p.append("stake or LastUpdate changed at E")
     if c["epoch_ran"] is not True:
         p.append("epoch_ran is not true")
-    if "n1" in c["tags"] and n != 1 or n == 1 and "n1" not in c["tags"]:
-        p.append("n1 tag")
-    if ("permit_topk" in c["tags"]) != (n > hp["MaxAllowedValidators"]):
-        p.append("permit_topk tag")
+    for t in ("n1", "prior_bonds", "permit_topk", "zero_emission"):
+        if (t in c["tags"]) != (t in data_tags(c)):
+            p.append(f"tag {t}")
     return p
 
 

@@ -1,0 +1,360 @@
+"""Record a short, continuous spec-103 chain (two subnets, several epochs) for offline replay.
+
+A chopsticks node runs the real spec-103 runtime. Two subnets are seeded once (netuid 1 with
+n=16, netuid 3 with n=8 — netuid 3 is the subnet the testfinney genesis already declares),
+then blocks are built one by one; between epochs some validators "set weights" (their Weights
+row and LastUpdate entry are rewritten in storage, as set_weights would), emission accrues
+every block, epochs run at their gate blocks and their LoadedEmission is paid out in the next
+block. For several (netuid, epoch) pairs, every storage item the oracle-103 README lists is
+read at E-1 and at E through a recording JSON-RPC client, which writes:
+
+* ``<out>/localnet_spec103.json``: ``{"recording": {method: {json.dumps(params): response}}}``
+  (the chain-data format of ``../shared/chain-data/bittensor-ws``; params canonical as chainkit
+  looks them up: trailing nulls dropped, ``state_call`` data without ``0x``);
+* ``<out>/metadata_v14_spec103.hex``: the node's ``state_getMetadata`` answer (kept out of the
+  JSON, as in chain-data);
+* ``<out>/epochs.json``: the recorded pairs (netuid, E, hashes) and, for each, the epoch as an
+  ``oracle-epoch-case/103`` case (inputs read at E-1, outputs at E) — what a replay of the
+  recording must reproduce.
+
+    python scripts/record_localnet.py --out fixtures/localnet/recording
+
+``RecordingProxy`` (an HTTP JSON-RPC proxy in front of the node) records any other client the
+same way: ``python scripts/record_localnet.py --proxy-seconds 600`` prints its URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import random
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import localnet as ln  # noqa: E402
+import make_oracle_cases as moc  # noqa: E402
+
+RECORDING_NAME = "recording"
+RECORDING_FILE = "localnet_spec103.json"
+METADATA_FILE = "metadata_v14_spec103.hex"
+QUERY_BATCH = 256  # state_queryStorageAt batch size (chainkit's client batches by 256)
+KEYS_PAGE = 1000  # state_getKeysPaged page size (chainkit's)
+NOT_RECORDED = ("dev_",)
+
+
+canonical_params = ln.canonical_params
+
+
+class Recorder:
+    """Collects JSON-RPC traffic as {method: {canonical params: {"result"|"error": ...}}}."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.metadata_v14: dict[int, str] = {}
+        self.active = False
+        self._spec_by_hash: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, method: str, params: Sequence[Any], message: dict) -> None:
+        if not self.active or method.startswith(NOT_RECORDED):
+            return
+        resp = {k: message[k] for k in ("result", "error") if k in message}
+        with self._lock:
+            if method == "state_getRuntimeVersion" and isinstance(resp.get("result"), dict):
+                self._spec_by_hash[params[0] if params else ""] = int(resp["result"]["specVersion"])
+            if method == "state_getMetadata" and isinstance(resp.get("result"), str):
+                spec = self._spec_by_hash.get(params[0] if params else "", ln.EXPECTED_SPEC_VERSION)
+                prev = self.metadata_v14.setdefault(spec, resp["result"])
+                if prev != resp["result"]:
+                    raise ln.LocalnetError(f"two different metadata for spec {spec}")
+                return
+            self.entries.setdefault(method, {})[canonical_params(method, params)] = resp
+
+    def save(self, out_dir: Path, name: str = RECORDING_NAME, file_name: str = RECORDING_FILE) -> Path:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / file_name
+        data = {name: {m: dict(sorted(c.items())) for m, c in sorted(self.entries.items())}}
+        path.write_text(json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n")
+        for spec, hex_text in self.metadata_v14.items():
+            (out_dir / f"metadata_v14_spec{spec}.hex").write_text(hex_text + "\n")
+        return path
+
+
+class RecordingProxy:
+    """HTTP JSON-RPC proxy on 127.0.0.1:<free port> that forwards to ``upstream`` and records."""
+
+    def __init__(self, upstream: str, recorder: Recorder, timeout: float = 120.0) -> None:
+        self.upstream = upstream
+        self.recorder = recorder
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                req = urllib.request.Request(
+                    proxy.upstream, data=body, headers={"Content-Type": "application/json"}
+                )
+                with urllib.request.urlopen(req, timeout=timeout) as r:
+                    answer = r.read()
+                with contextlib.suppress(Exception):
+                    msgs = json.loads(body)
+                    resps = json.loads(answer)
+                    if isinstance(msgs, dict):
+                        msgs, resps = [msgs], [resps]
+                    by_id = {m.get("id"): m for m in resps}
+                    for m in msgs:
+                        if m.get("id") in by_id:
+                            proxy.recorder(m.get("method", ""), m.get("params") or [], by_id[m["id"]])
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "RecordingProxy":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+# --------------------------------------------------------------------------------------------
+# the chain we record
+
+
+SUBNETS = (  # (netuid, n, tempo)
+    (1, 16, 10),
+    (3, 8, 12),
+)
+
+
+def initial_seed(netuid: int, n: int, tempo: int, start: int, rng: random.Random) -> ln.SubnetSeed:
+    hotkeys = [ln.account_from_label(f"recording/{netuid}/hotkey/{i}") for i in range(n)]
+    coldkeys = [ln.account_from_label(f"recording/{netuid}/coldkey/{c}") for c in range(3)]
+    n_val = max(2, n // 2)
+    weights = {}
+    for i in range(n_val):
+        cols = sorted(rng.sample(range(n), k=rng.randint(max(1, n // 4), n)))
+        weights[i] = list(zip(cols, moc._row_values(rng, len(cols))))
+    stake = [int(10 ** rng.uniform(12, 15)) if i < n_val else int(10 ** rng.uniform(6, 11)) for i in range(n)]
+    return ln.SubnetSeed(
+        netuid=netuid,
+        hotkeys=hotkeys,
+        owners=[coldkeys[i % 3] for i in range(n)],
+        stake=stake,
+        last_update=[start - rng.randint(0, 20) for _ in range(n)],
+        block_at_registration=[rng.randint(0, start - 50) for _ in range(n)],
+        validator_permit=[True] * n,
+        weights=weights,
+        bonds={},
+        hyperparameters={
+            "Tempo": tempo,
+            "Kappa": 32767,
+            "Rho": 10,
+            "BondsMovingAverage": 900_000,
+            "ActivityCutoff": 50,
+            "MaxAllowedValidators": max(1, n // 2),
+            "MaxAllowedUids": 256,
+            "ImmunityPeriod": 100,
+        },
+        emission_values=rng.randint(10**8, 10**9),
+        pending_emission=0,
+        blocks_since_last_step=0,
+        last_mechanism_step_block=start - 1,
+    )
+
+
+def set_weights_writes(
+    rt: ln.Runtime, net: ln.Localnet, s: ln.SubnetSeed, block: int, at: str, rng: random.Random
+) -> list[tuple[str, str | None]]:
+    """One or two validators 'call set_weights' at ``block``: new row + LastUpdate[uid] = block."""
+    lu = [int(x) for x in net.get("LastUpdate", s.netuid, at=at)]
+    w: list[tuple[str, str | None]] = []
+    n_val = max(2, s.n // 2)
+    for uid in rng.sample(range(n_val), k=rng.randint(1, 2)):
+        cols = sorted(rng.sample(range(s.n), k=rng.randint(max(1, s.n // 4), s.n)))
+        row = [list(p) for p in zip(cols, moc._row_values(rng, len(cols)))]
+        w.append((rt.key("Weights", s.netuid, uid), rt.encode_value("Weights", row)))
+        lu[uid] = block
+    w.append((rt.key("LastUpdate", s.netuid), rt.encode_value("LastUpdate", lu)))
+    return w
+
+
+def record_reads(net: ln.Localnet, netuid: int, block_hash: str, events: bool) -> None:
+    """Read, through the recording client, every item of the oracle README at one block."""
+    rt, rpc = net.runtime, net.rpc
+    header = rpc.call("chain_getHeader", [block_hash])
+    number = int(header["number"], 16)
+    rpc.call("chain_getBlockHash", [number])
+    for h in (block_hash, header["parentHash"]):
+        rpc.call("state_getRuntimeVersion", [h])
+        rpc.call("state_getMetadata", [h])
+        with contextlib.suppress(ln.LocalnetError):  # spec 103 predates metadata v15
+            rpc.call("state_call", ["Metadata_metadata_at_version", "0x0f000000", h])
+    keys: list[str] = []
+    # per-subnet values
+    for name in (
+        "SubnetworkN", "NetworksAdded", "EmissionValues", "PendingEmission", "BlocksSinceLastStep",
+        "LastMechansimStepBlock", "LoadedEmission", "LastUpdate", "ValidatorPermit",
+        *ln.HYPERPARAMETER_ITEMS, *ln.OUTPUT_VECTORS,
+    ):
+        keys.append(rt.key(name, netuid))
+    keys += [rt.key(name) for name in ("TotalStake", "TotalIssuance", "BlockEmission")]
+    # per-uid maps, listed by prefix
+    for name in ("Keys", "Uids", "BlockAtRegistration", "Weights", "Bonds"):
+        keys += net.keys(rt.key(name, netuid), block_hash)
+    hotkeys = [v for _, v in sorted(net.iter_prefix("Keys", netuid, at=block_hash), key=lambda kv: kv[0][1])]
+    for hk in hotkeys:
+        owner = net.get("Owner", hk, at=block_hash)
+        keys += [
+            rt.key("TotalHotkeyStake", hk),
+            rt.key("Owner", hk),
+            rt.key("Stake", hk, owner),
+            rt.key("IsNetworkMember", hk, netuid),
+        ]
+    if events:
+        keys.append(rt.key("Events", pallet="System"))
+    keys = list(dict.fromkeys(keys))
+    for k in keys:
+        rpc.call("state_getStorageAt", [k, block_hash])
+    for i in range(0, len(keys), QUERY_BATCH):
+        rpc.call("state_queryStorageAt", [keys[i : i + QUERY_BATCH], block_hash])
+
+
+def run(out_dir: Path, epochs_per_subnet: int, chain_spec: str | None, seed: str, log=print) -> dict:
+    rng = random.Random(seed)
+    recorder = Recorder()
+    t0 = time.monotonic()
+    with ln.localnet(chain_spec) as net:
+        rt = net.runtime
+        net.rpc.observers.append(recorder)
+        start = 200
+        net.new_block(height=start)
+        _, h = net.head()
+        seeds = {u: initial_seed(u, n, tempo, start, rng) for u, n, tempo in SUBNETS}
+        writes = [w for s in seeds.values() for w in ln.subnet_writes(rt, s)]
+        net.set_storage(writes)
+        # epochs to record: the first `epochs_per_subnet` of each subnet after a warm-up epoch
+        gates = {}
+        for u, _, tempo in SUBNETS:
+            first = ln.next_epoch_block(start + 1, u, tempo)
+            gates[u] = [first + k * (tempo + 1) for k in range(1, epochs_per_subnet + 1)]
+        last = max(max(g) for g in gates.values())
+        hashes: dict[int, str] = {start: h}
+        runs = []
+        for b in range(start + 1, last + 1):
+            hb = net.new_block()
+            if int(net.header(hb)["number"], 16) != b:
+                raise ln.LocalnetError(f"expected block {b}")
+            hashes[b] = hb
+            # validators act in some blocks (not in the block right before a recorded epoch,
+            # so that the E-1 state is the one a reader sees, like on a live chain)
+            for u, s in seeds.items():
+                # not in an epoch block of the subnet: its state at E is then what the epoch
+                # left (an extrinsic there would run after on_initialize and blur that)
+                if rng.random() < 0.3 and not ln.epoch_gate(b, u, s.hyperparameters["Tempo"]):
+                    net.set_storage(set_weights_writes(rt, net, s, b, hb, rng))
+        for u, _, _ in SUBNETS:
+            for E in gates[u]:
+                before = ln.read_subnet(net, u, hashes[E - 1])
+                after = ln.read_subnet(net, u, hashes[E])
+                r = ln.EpochRun(u, E, hashes[E - 1], hashes[E], before, after, net.events(hashes[E]), 0.0)
+                r.problems = ln.check_epoch_ran(r)
+                if r.problems:
+                    raise ln.LocalnetError(f"netuid {u} E={E}: " + "; ".join(r.problems))
+                runs.append(r)
+        # the recording: only the reads below go into it
+        recorder.active = True
+        rpc = net.rpc
+        rpc.call("chain_getHeader", [])
+        rpc.call("chain_getBlockHash", [0])
+        rpc.call("system_chain", [])
+        rpc.call("state_getRuntimeVersion", [])
+        for r in runs:
+            record_reads(net, r.netuid, r.hash_before, events=False)
+            record_reads(net, r.netuid, r.hash_epoch, events=True)
+            # and exactly the reads of localnet.read_subnet, so that it can run on a replay
+            for h, want in ((r.hash_before, r.before), (r.hash_epoch, r.after)):
+                got = ln.read_subnet(net, r.netuid, h)
+                if any(got[k] != want[k] for k in got):
+                    raise ln.LocalnetError(f"netuid {r.netuid}: state at {h} read twice differs")
+        recorder.active = False
+        v = net.runtime_version
+        runtime = {
+            "spec_name": v["specName"],
+            "spec_version": v["specVersion"],
+            "impl_version": v["implVersion"],
+            "code_blake2_256": net.code_hash(hashes[start]),
+        }
+    path = recorder.save(out_dir)
+    epochs = []
+    for k, r in enumerate(runs):
+        case = moc.build_case("localnet-recording", k, [], r, runtime)
+        case["tags"] = sorted(set(moc.data_tags(case)) | {"continuous_chain"})
+        epochs.append({
+            "netuid": r.netuid,
+            "epoch_block": r.epoch_block,
+            "input_state_block": r.epoch_block - 1,
+            "hash_input_state_block": r.hash_before,
+            "hash_epoch_block": r.hash_epoch,
+            "case": case,
+        })
+    summary = {
+        "format": "localnet-recording-epochs/1",
+        "runtime": runtime,
+        "recording_file": RECORDING_FILE,
+        "recording_name": RECORDING_NAME,
+        "subnets": [{"netuid": u, "n": n, "tempo": t} for u, n, t in SUBNETS],
+        "seeded_at_block": start,
+        "last_block": last,
+        "epochs": epochs,
+    }
+    (out_dir / "epochs.json").write_text(json.dumps(summary, sort_keys=True, separators=(",", ":")) + "\n")
+    log(f"recorded {len(runs)} epochs in {time.monotonic() - t0:.1f}s: {path} "
+        f"({path.stat().st_size} B), {sum(len(c) for c in recorder.entries.values())} entries")
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=ln.ROOT / "fixtures" / "localnet" / "recording")
+    ap.add_argument("--epochs", type=int, default=3, help="recorded epochs per subnet")
+    ap.add_argument("--seed", default="taoaudit-recording")
+    ap.add_argument("--chain-spec", default=None)
+    ap.add_argument("--proxy-seconds", type=float, default=None,
+                    help="instead: start a node behind a recording proxy for this long, then save to --out")
+    args = ap.parse_args(argv)
+    if args.proxy_seconds is not None:
+        rec = Recorder()
+        rec.active = True
+        spec = ln.resolve_chain_spec(args.chain_spec)
+        with ln.Chopsticks(spec) as node, RecordingProxy(node.url, rec) as proxy:
+            print(f"recording proxy {proxy.url} -> {node.url}; {args.proxy_seconds}s", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                time.sleep(args.proxy_seconds)
+        print(rec.save(args.out, file_name="proxy_recording.json"))
+        return 0
+    run(args.out, args.epochs, args.chain_spec, args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
