@@ -64,7 +64,7 @@ _LIM32 = np.int64(1 << 32)
 
 # -- addition ------------------------------------------------------------------------------
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def sat_add(a, b):
     r = a + b  # wraps
     if ((a ^ r) & (b ^ r)) < 0:
@@ -72,7 +72,7 @@ def sat_add(a, b):
     return r
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def sat_sub(a, b):
     r = a - b  # wraps
     if ((a ^ b) & (a ^ r)) < 0:
@@ -91,7 +91,7 @@ def checked_add(a, b):
 
 # -- unsigned 128-bit helpers ----------------------------------------------------------
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def umul128(a, b):
     """Full product of two uint64 as (hi, lo) uint64."""
     a0 = a & _M32
@@ -108,7 +108,7 @@ def umul128(a, b):
     return hi, lo
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _nlz(x):
     """Leading zero count of a non-zero uint64."""
     n = 0
@@ -190,7 +190,7 @@ def _mul_slow(a, b):
     return 0, np.int64(q)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _mul_fits(a, b):
     """True when a*b fits in an int64 (a cheap sufficient test)."""
     aa = a if a >= 0 else -a
@@ -198,7 +198,7 @@ def _mul_fits(a, b):
     return (0 <= aa < _LIM31 and 0 <= bb <= _LIM32) or (0 <= bb < _LIM31 and 0 <= aa <= _LIM32)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def mul(a, b):
     """`I32F32::saturating_mul` (floor, then clamp by the sign of the true product)."""
     if _mul_fits(a, b):
@@ -209,7 +209,7 @@ def mul(a, b):
     return I64_MIN if st < 0 else I64_MAX
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def checked_mul(a, b):
     """(ok, value) of `I32F32::checked_mul`."""
     if _mul_fits(a, b):
@@ -220,12 +220,12 @@ def checked_mul(a, b):
 
 # -- division --------------------------------------------------------------------------
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _udiv_fast_ok(ua, ub):
     return ua < _LIM53 and ub < _LIM53 and (ua >> 20) < ub
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _udiv_fast(ua, ub):
     """floor(ua * 2^32 / ub) for int64 0 <= ua, 0 < ub with _udiv_fast_ok(ua, ub)."""
     q = np.int64((np.float64(ua) * _F2_32) / np.float64(ub))
@@ -256,7 +256,7 @@ def _div_slow(a, b):
     return 0, np.int64(q)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def checked_div(a, b):
     """(ok, value) of `I32F32::checked_div`."""
     if b == 0:
@@ -267,7 +267,7 @@ def checked_div(a, b):
     return st == 0, r
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def div(a, b):
     """subtensor's `safe_div`: trunc((a << 32) / b), 0 on division by zero or overflow."""
     if b == 0:
@@ -289,7 +289,7 @@ def sat_div(a, b):
 
 # -- conversions -----------------------------------------------------------------------
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def from_int(x):
     """`saturating_from_num(int)` for an int64 integer."""
     if x > np.int64(0x7FFFFFFF):
@@ -299,7 +299,7 @@ def from_int(x):
     return x << 32
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def to_u16_proportion(x):
     """`fixed_proportion_to_u16`: clamp(floor(mul(x, 65535) / 2^32), 0, 65535)."""
     v = mul(x, U16_MAX_FIXED) >> 32
@@ -310,12 +310,12 @@ def to_u16_proportion(x):
     return v
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def u16_proportion_to_fixed(u):
     return div(from_int(u), U16_MAX_FIXED)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def round_to_int(x):
     """`round()` (ties away from zero) as an integer."""
     if x >= 0:

@@ -1,0 +1,436 @@
+"""Both epoch variants on the numba kernels, equal to the reference field for field.
+
+Python does the O(n) bookkeeping that needs wider integers than 64 bits (stake in I64F64,
+yuma-spec §2.4) and the scalar hyperparameter conversions (reusing the reference's own
+helpers); everything of size n² or nnz runs in one ``@njit`` core per era, which calls the
+CSR kernels of :mod:`.sparse` in the order of :mod:`consensus.eras.mainline` /
+:mod:`consensus.eras.spec103`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..eras.mainline import (
+    MainlineRules,
+    activity_cutoff_blocks,
+    bonds_mask_block,
+    ema_alpha_constant,
+    tao_weight_i64f64,
+)
+from ..eras.spec103 import check_runtime_accepts
+from ..fixedpoint import I32F32, I64F64, U16_MAX, U64_MAX, u16_proportion_to_fixed
+from ..model import EpochInputs, EpochOutputs, SparseRows
+from . import sparse as sk
+from .fixed import to_u16_proportion
+
+_I64_MAX = (1 << 63) - 1
+_I64F64_MAX = I64F64.max_raw
+
+
+# -- O(n) stake arithmetic in Python ints ------------------------------------------------
+
+def _normalize_64_to_32(values: list[int]) -> list[int]:
+    """`inplace_normalize_64` then `fixed64_to_fixed32`, on non-negative I64F64 raws."""
+    total = sum(values)
+    s = I64F64.wrap(total)
+    if s == 0:
+        return [min(x >> 32, _I64_MAX) for x in values]
+    if s == total:
+        # 0 <= x <= s: the I64F64 quotient floor(x·2^64/s) <= 2^64 fits, and flooring it to 32
+        # fraction bits is floor(x·2^32/s), which is <= 2^32
+        return [(x << 32) // s for x in values]
+    out = []
+    for x in values:  # the sum wrapped: the reference's operations one by one
+        q = I64F64.safe_div(x, s)
+        out.append(I32F32.from_fixed(q, I64F64))
+    return out
+
+
+def _stake_mainline(inputs: EpochInputs, owner: int, owner_exempt: bool) -> list[int]:
+    """`total_stake` + `normalized_stake` of the mainline era (§3.2)."""
+    hp = inputs.hyperparameters
+    n = inputs.n
+    alpha = [min(a << 64, _I64F64_MAX) for a in inputs.stake_alpha[:n].tolist()]
+    tao = inputs.stake_tao[:n].tolist()
+    w = tao_weight_i64f64(hp.tao_weight)
+    if w == 0:
+        total = alpha[: len(tao)]
+    else:
+        total = [
+            min(a + min((min(t << 64, _I64F64_MAX) * w) >> 64, _I64F64_MAX), _I64F64_MAX)
+            for a, t in zip(alpha, tao)
+        ]
+    threshold = hp.stake_threshold
+    if threshold:
+        total = [
+            0 if (not (owner_exempt and uid == owner) and min(s >> 64, U64_MAX) < threshold) else s
+            for uid, s in enumerate(total)
+        ]
+    return _normalize_64_to_32(total)
+
+
+def _stake_spec103(inputs: EpochInputs) -> list[int]:
+    return _normalize_64_to_32([min(s << 64, _I64F64_MAX) for s in inputs.stake_alpha.tolist()])
+
+
+# -- small conversions ---------------------------------------------------------------------
+
+def _i64(a) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def _u64(a) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.uint64)
+
+
+def _bool(a) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.bool_)
+
+
+def _inactive(last_update: list[int] | np.ndarray, cutoff: int, current_block: int) -> np.ndarray:
+    """last_update_i +sat cutoff < current_block, on u64."""
+    lu = _u64(last_update)
+    cut = np.uint64(min(cutoff, U64_MAX))
+    room = np.uint64(U64_MAX) - cut
+    summed = np.where(lu > room, np.uint64(U64_MAX), lu + np.where(lu > room, np.uint64(0), cut))
+    return summed < np.uint64(current_block)
+
+
+def _proportion(x: int) -> int:
+    return I32F32.safe_div(I32F32.from_int(x), I32F32.from_int(U16_MAX))
+
+
+# -- the numba cores -----------------------------------------------------------------------
+
+@njit(cache=True)
+def _bond_rows(n, permits_new, ptr, cols, vals):
+    """Rows written for every UID: the EMA row as u16 proportions under a new permit, else []."""
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    total = 0
+    for i in range(n):
+        if i < len(permits_new) and permits_new[i] and i < len(ptr) - 1:
+            total += ptr[i + 1] - ptr[i]
+    out_cols = np.empty(total, dtype=np.int64)
+    out_vals = np.empty(total, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        if i < len(permits_new) and permits_new[i] and i < len(ptr) - 1:
+            for p in range(ptr[i], ptr[i + 1]):
+                out_cols[k] = cols[p]
+                out_vals[k] = to_u16_proportion(vals[p])
+                k += 1
+        out_ptr[i + 1] = k
+    return out_ptr, out_cols, out_vals
+
+
+@njit(cache=True)
+def _bond_rows_103(n, permits_new, permits, ptr, cols, vals, s_ptr, s_cols, s_raw, s_present):
+    """New permit -> the EMA row as u16; permit lost -> []; otherwise the stored row (or none)."""
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    present = np.zeros(n, dtype=np.bool_)
+    total = 0
+    for i in range(n):
+        if permits_new[i]:
+            total += ptr[i + 1] - ptr[i]
+        elif not permits[i] and s_present[i]:
+            total += s_ptr[i + 1] - s_ptr[i]
+    out_cols = np.empty(total, dtype=np.int64)
+    out_vals = np.empty(total, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        if permits_new[i]:
+            present[i] = True
+            for p in range(ptr[i], ptr[i + 1]):
+                out_cols[k] = cols[p]
+                out_vals[k] = to_u16_proportion(vals[p])
+                k += 1
+        elif permits[i]:
+            present[i] = True
+        elif s_present[i]:
+            present[i] = True
+            for p in range(s_ptr[i], s_ptr[i + 1]):
+                out_cols[k] = s_cols[p]
+                out_vals[k] = s_raw[p]
+                k += 1
+        out_ptr[i + 1] = k
+    return out_ptr, out_cols, out_vals, present
+
+
+@njit(cache=True)
+def _emission_split(incentive, dividends, stake, active_stake):
+    m = min(len(incentive), len(dividends))
+    combined = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        combined[i] = sk.sat_add(incentive[i], dividends[i])
+    emission_sum = sk.plain_sum(combined)
+    server = incentive.copy()
+    validator = dividends.copy()
+    normalized = combined.copy()
+    sk.inplace_normalize_using_sum(server, emission_sum)
+    sk.inplace_normalize_using_sum(validator, emission_sum)
+    sk.inplace_normalize(normalized)
+    if emission_sum == 0:
+        if sk.plain_sum(active_stake) == 0:
+            validator = stake.copy()
+        else:
+            validator = active_stake.copy()
+        normalized = validator.copy()
+    return server, validator, normalized
+
+
+@njit(cache=True)
+def _mainline_core(
+    n, w_ptr, w_cols, w_raw, b_ptr, b_cols, b_raw, stake, inactive, permits, last_update, bar,
+    commit_blocks, use_commit, owner, owner_exempt, kappa, penalty, yuma3, liquid, alpha_lo,
+    alpha_hi, k_steep, ema_alpha, bonds_mask_on, last_tempo, max_validators, rank_trust, rao,
+):
+    # 3.3 permits (owner forced when exempt)
+    permits = permits.copy()
+    if owner_exempt and 0 <= owner < len(permits):
+        permits[owner] = True
+    forbids = ~permits
+    permits_new = sk.is_topk(stake, max_validators, True)
+    if owner_exempt and 0 <= owner < len(permits_new):
+        permits_new[owner] = True
+
+    # 3.4 active stake
+    active_stake = stake.copy()
+    sk.inplace_mask_vector(inactive, active_stake)
+    sk.inplace_mask_vector(forbids, active_stake)
+    sk.inplace_normalize(active_stake)
+
+    # 3.5 weights
+    wp, wc, wv = sk.stored_rows(n, w_ptr, w_cols, w_raw, True, sk.VALUE_INT)
+    wp, wc, wv = sk.mask_rows(forbids, wp, wc, wv)
+    wp, wc, wv = sk.mask_diag(wp, wc, wv, owner)
+    wp, wc, wv = sk.vec_mask(wp, wc, wv, last_update, bar, False)
+    if use_commit:
+        wp, wc, wv = sk.vec_mask(wp, wc, wv, commit_blocks, bar, True)
+    sk.inplace_row_normalize(wp, wv)
+    if rank_trust:
+        preranks = sk.matmul(wp, wc, wv, active_stake, n)
+    else:
+        preranks = np.zeros(0, dtype=np.int64)
+
+    # 3.6 consensus, validator trust, incentive
+    consensus = sk.weighted_median_col(active_stake, wp, wc, wv, n, kappa)
+    cp, cc, cv = sk.col_clip(wp, wc, wv, consensus)
+    validator_trust = sk.row_sum(cp, cv)
+    ranks = sk.matmul(cp, cc, cv, active_stake, n)
+    if rank_trust:
+        trust = sk.vecdiv(ranks, preranks)
+    else:
+        trust = np.zeros(0, dtype=np.int64)
+    sk.inplace_normalize(ranks)
+    incentive = ranks
+
+    # 3.7 weights for bonds
+    fp, fc, fv = sk.interpolate(wp, wc, wv, cp, cc, cv, n, penalty)
+
+    # 3.8 bonds and dividends
+    if yuma3:
+        bp, bc, bv = sk.stored_rows(n, b_ptr, b_cols, b_raw, False, sk.VALUE_PROPORTION)
+        if bonds_mask_on:
+            bp, bc, bv = sk.scalar_vec_mask_le(bp, bc, bv, last_tempo, bar)
+        any_consensus = False
+        for c in consensus:
+            if c != 0:
+                any_consensus = True
+        if liquid and any_consensus:
+            ep, ec, ev = sk.mat_ema_alpha_liquid(fp, fc, fv, bp, bc, bv, consensus, alpha_lo, alpha_hi, k_steep)
+        else:
+            ep, ec, ev = sk.mat_ema(fp, fc, fv, bp, bc, bv, ema_alpha)
+        norm = ev.copy()
+        sk.inplace_col_normalize(ep, ec, norm, n)
+        per_validator = sk.mat_vec_mul_row_sum(ep, ec, norm, incentive)
+        dividends = sk.vec_mul(per_validator, active_stake)
+        sk.inplace_normalize(dividends)
+    else:
+        bp, bc, bv = sk.stored_rows(n, b_ptr, b_cols, b_raw, False, sk.VALUE_INT)
+        if bonds_mask_on:
+            bp, bc, bv = sk.scalar_vec_mask_le(bp, bc, bv, last_tempo, bar)
+        sk.inplace_col_normalize(bp, bc, bv, n)
+        dp, dc, dv = sk.row_hadamard(fp, fc, fv, active_stake)
+        sk.inplace_col_normalize(dp, dc, dv, n)
+        ep, ec, ev = sk.mat_ema(dp, dc, dv, bp, bc, bv, ema_alpha)
+        sk.inplace_col_normalize(ep, ec, ev, n)
+        dividends = sk.matmul_transpose(ep, ec, ev, incentive)
+        sk.inplace_normalize(dividends)
+        sk.inplace_col_max_upscale(ep, ec, ev, n)
+
+    # 3.9 emission
+    server, validator, combined = _emission_split(incentive, dividends, stake, active_stake)
+
+    # 3.10 outputs
+    bonds = _bond_rows(n, permits_new, ep, ec, ev)
+    if rank_trust:
+        pruning = sk.vec_max_upscale_to_u16(combined[:n]).astype(np.uint16)
+    else:
+        pruning = np.zeros(0, dtype=np.uint16)
+    return (
+        ~inactive,
+        permits_new[:n].copy(),
+        sk.to_u16s(consensus, n),
+        sk.to_u16s(incentive, n),
+        sk.to_u16s(dividends, n),
+        sk.to_u16s(validator_trust, n),
+        sk.to_rao(combined, rao, n),
+        bonds,
+        sk.to_u16s(stake, n),
+        sk.to_rao(server, rao, n),
+        sk.to_rao(validator, rao, n),
+        sk.to_u16s(trust, n),
+        pruning,
+    )
+
+
+@njit(cache=True)
+def _spec103_core(
+    n, w_ptr, w_cols, w_raw, b_ptr, b_cols, b_raw, b_present, stake, inactive, permits,
+    last_update, bar, kappa, ema_alpha, max_validators, rao,
+):
+    active_stake = stake.copy()
+    sk.inplace_mask_vector(inactive, active_stake)
+    sk.inplace_normalize(active_stake)
+
+    forbids = ~permits
+    permits_new = sk.is_topk(stake, max_validators, False)
+
+    wp, wc, wv = sk.stored_rows(n, w_ptr, w_cols, w_raw, False, sk.VALUE_PROPORTION)
+    wp, wc, wv = sk.mask_rows(forbids, wp, wc, wv)
+    wp, wc, wv = sk.mask_diag(wp, wc, wv, -1)
+    wp, wc, wv = sk.vec_mask(wp, wc, wv, last_update, bar, False)
+    sk.inplace_row_normalize(wp, wv)
+
+    preranks = sk.matmul(wp, wc, wv, active_stake, n)
+    consensus = sk.weighted_median_col(active_stake, wp, wc, wv, n, kappa)
+    cp, cc, cv = sk.col_clip(wp, wc, wv, consensus)
+    validator_trust = sk.row_sum(cp, cv)
+    ranks = sk.matmul(cp, cc, cv, active_stake, n)
+    trust = sk.vecdiv(ranks, preranks)
+    sk.inplace_normalize(ranks)
+    incentive = ranks
+
+    bp, bc, bv = sk.stored_rows(n, b_ptr, b_cols, b_raw, False, sk.VALUE_PROPORTION)
+    bp, bc, bv = sk.vec_mask(bp, bc, bv, last_update, bar, False)
+    sk.inplace_col_normalize(bp, bc, bv, n)
+    dp, dc, dv = sk.row_hadamard(cp, cc, cv, active_stake)
+    sk.inplace_col_normalize(dp, dc, dv, n)
+    ep, ec, ev = sk.mat_ema(dp, dc, dv, bp, bc, bv, ema_alpha)
+    sk.inplace_col_normalize(ep, ec, ev, n)
+    dividends = sk.matmul_transpose(ep, ec, ev, incentive)
+    sk.inplace_normalize(dividends)
+
+    server, validator, combined = _emission_split(incentive, dividends, stake, active_stake)
+    return (
+        ~inactive,
+        permits_new,
+        sk.to_u16s(consensus, n),
+        sk.to_u16s(incentive, n),
+        sk.to_u16s(dividends, n),
+        sk.to_u16s(validator_trust, n),
+        sk.to_rao(combined, rao, n),
+        sk.to_u16s(trust, n),
+        sk.to_u16s(combined, n),
+        _bond_rows_103(n, permits_new, permits, ep, ec, ev, b_ptr, b_cols, b_raw, b_present),
+    )
+
+
+# -- entry points ----------------------------------------------------------------------
+
+def _rows_arrays(rows: SparseRows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _i64(rows.indptr), _i64(rows.cols), _i64(rows.values)
+
+
+def epoch_mainline(inputs: EpochInputs, rules: MainlineRules) -> EpochOutputs:
+    hp = inputs.hyperparameters
+    n = inputs.n
+    owner = hp.owner_uid if hp.owner_uid is not None and hp.owner_uid < n else -1
+
+    last_update = inputs.last_update.tolist()
+    last_update += [0] * max(0, n - len(last_update))
+    inactive = _inactive(last_update, activity_cutoff_blocks(inputs, rules), inputs.current_block)
+    bar = np.zeros(n, dtype=np.uint64)
+    m = min(n, len(inputs.block_at_registration))
+    bar[:m] = inputs.block_at_registration[:m]
+
+    stake = _i64(_stake_mainline(inputs, owner, rules.owner_exempt))
+    use_commit = bool(rules.commit_reveal_mask and hp.commit_reveal_enabled and inputs.commit_blocks is not None)
+    commit = _u64(inputs.commit_blocks) if use_commit else np.zeros(0, dtype=np.uint64)
+    last_tempo = bonds_mask_block(inputs, rules)
+    out = _mainline_core(
+        n, *_rows_arrays(inputs.weights), *_rows_arrays(inputs.bonds), stake, inactive,
+        _bool(inputs.validator_permit), _u64(last_update), bar, commit, use_commit, owner,
+        rules.owner_exempt,
+        I32F32.safe_div(I32F32.from_int(hp.kappa), I32F32.from_int(U16_MAX)),
+        I32F32.safe_div(I32F32.from_int(hp.bonds_penalty), I32F32.from_int(U16_MAX)),
+        bool(hp.yuma3), bool(hp.liquid_alpha),
+        u16_proportion_to_fixed(hp.alpha_low), u16_proportion_to_fixed(hp.alpha_high),
+        I32F32.sat_div(I32F32.from_int(hp.alpha_sigmoid_steepness), I32F32.from_int(-100)),
+        ema_alpha_constant(hp.bonds_moving_average),
+        last_tempo <= U64_MAX, np.uint64(min(last_tempo, U64_MAX)),
+        hp.max_allowed_validators, rules.writes_rank_trust_pruning, np.uint64(inputs.rao_emission),
+    )
+    (active, permits_new, consensus, incentive, dividends, vtrust, emission, bonds, stake_weight,
+     server, validator, trust, pruning) = out
+    bp, bc, bv = bonds
+    rt = rules.writes_rank_trust_pruning
+    return EpochOutputs(
+        active=active,
+        validator_permit=permits_new,
+        consensus=consensus,
+        incentive=incentive,
+        dividends=dividends,
+        validator_trust=vtrust,
+        emission=emission,
+        bonds=SparseRows(bp, bc, bv, np.ones(n, dtype=bool)),
+        stake_weight=stake_weight if rules.writes_stake_weight else None,
+        server_emission=server,
+        validator_emission=validator,
+        rank=incentive if rt else None,
+        trust=trust if rt else None,
+        pruning_scores=pruning if rt else None,
+    )
+
+
+def epoch_spec103(inputs: EpochInputs) -> EpochOutputs:
+    check_runtime_accepts(inputs)
+    hp = inputs.hyperparameters
+    n = inputs.n
+    cutoff = hp.activity_cutoff if hp.activity_cutoff is not None else 5000
+    permits = _bool(inputs.validator_permit)
+    out = _spec103_core(
+        n, *_rows_arrays(inputs.weights), *_rows_arrays(inputs.bonds), _bool(inputs.bonds.present),
+        _i64(_stake_spec103(inputs)),
+        _inactive(inputs.last_update, cutoff, inputs.current_block), permits,
+        _u64(inputs.last_update), _u64(inputs.block_at_registration),
+        I32F32.safe_div(I32F32.from_int(hp.kappa), I32F32.from_int(U16_MAX)),
+        ema_alpha_constant(hp.bonds_moving_average), hp.max_allowed_validators,
+        np.uint64(inputs.rao_emission),
+    )
+    (active, permits_new, consensus, incentive, dividends, vtrust, emission, trust, pruning,
+     bonds) = out
+    return EpochOutputs(
+        active=active,
+        validator_permit=permits_new,
+        consensus=consensus,
+        incentive=incentive,
+        dividends=dividends,
+        validator_trust=vtrust,
+        emission=emission,
+        bonds=SparseRows(*bonds),
+        rank=incentive,
+        trust=trust,
+        pruning_scores=pruning,
+    )
+
+
+def run_epoch(inputs: EpochInputs, variant_name: str, spec_version: int) -> EpochOutputs:
+    """The epoch of ``variant_name`` ("spec103" / "mainline") at ``spec_version``."""
+    if variant_name == "spec103":
+        return epoch_spec103(inputs)
+    if variant_name == "mainline":
+        return epoch_mainline(inputs, MainlineRules.for_spec(spec_version))
+    raise ValueError(f"unknown epoch variant {variant_name!r}")

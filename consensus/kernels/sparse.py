@@ -1,0 +1,860 @@
+"""CSR kernels of the epoch primitives (subtensor `epoch/math.rs`), exact, for numba.
+
+A sparse matrix is ``(indptr, cols, vals)``: int64 arrays, one row per UID, pairs in the
+runtime's order (unsorted rows, explicit zeros and repeated columns are kept). Values are raw
+I32F32. Each kernel names the function of :mod:`consensus.sparse` it reproduces and keeps
+its quirks (missing-entry defaults, saturating versus wrapping sums, row and entry order of
+saturating accumulations). Kernels return fresh arrays unless their name starts with
+``inplace_``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .fixed import (
+    ONE,
+    U16_MAX_FIXED,
+    checked_mul,
+    div,
+    exp_safe,
+    from_int,
+    mul,
+    round_to_int,
+    sat_add,
+    sat_div,
+    sat_sub,
+    to_u16_proportion,
+    umul128,
+)
+
+_I64 = np.int64
+_F2_32 = float(1 << 32)
+_LIM53 = np.int64(1 << 53)
+_LIM61 = np.int64(1 << 61)
+
+
+# -- division by one divisor many times ----------------------------------------------------
+
+@njit(cache=True)
+def recip(b):
+    """A float64 reciprocal for :func:`div_by` (0.0 when b is outside the fast range)."""
+    if 0 < b < _LIM53:
+        return _F2_32 / np.float64(b)
+    return 0.0
+
+
+@njit(cache=True)
+def div_by(a, b, rb):
+    """`div(a, b)` with ``rb = recip(b)``: a float estimate corrected exactly.
+
+    For ``0 <= a < 2^53``, ``0 < b < 2^53`` and ``a < b * 2^20`` the quotient is < 2^52; the
+    estimate ``a * (2^32 / b)`` carries two roundings, so it is within 2 of the floor, and
+    the remainder ``a*2^32 - q*b`` (wrapping int64 arithmetic, exact because its true value
+    is within ``(-3b, 3b)``) corrects it. Anything else goes through the exact `div`.
+    """
+    if rb != 0.0 and 0 <= a < _LIM53 and (a >> 20) < b:
+        q = np.int64(np.float64(a) * rb)
+        r = (a << 32) - q * b
+        while r < 0:
+            q -= 1
+            r += b
+        while r >= b:
+            q += 1
+            r -= b
+        return q
+    return div(a, b)
+
+
+# -- vectors ---------------------------------------------------------------------------
+
+@njit(cache=True)
+def plain_sum(x):
+    s = _I64(0)
+    for v in x:
+        s += v  # wraps, like `Iterator::sum` in the wasm build
+    return s
+
+
+@njit(cache=True)
+def inplace_normalize(x):
+    s = plain_sum(x)
+    if s == 0:
+        return
+    rs = recip(s)
+    for i in range(len(x)):
+        x[i] = div_by(x[i], s, rs)
+
+
+@njit(cache=True)
+def inplace_normalize_using_sum(x, s):
+    if s == 0:
+        return
+    rs = recip(s)
+    for i in range(len(x)):
+        x[i] = div_by(x[i], s, rs)
+
+
+@njit(cache=True)
+def inplace_mask_vector(mask, x):
+    """Empty mask masks nothing; entries beyond the mask count as masked."""
+    if len(mask) == 0:
+        return
+    for i in range(len(x)):
+        if i >= len(mask) or mask[i]:
+            x[i] = 0
+
+
+@njit(cache=True)
+def is_topk(x, k, nonzero):
+    """`is_topk` / `is_topk_nonzero`: stable ascending sort, the first len-k lose."""
+    n = len(x)
+    out = np.empty(n, dtype=np.bool_)
+    for i in range(n):
+        out[i] = (x[i] != 0) if nonzero else True
+    if n < k:
+        return out
+    order = np.argsort(x, kind="mergesort")  # stable
+    for t in range(n - k):
+        out[order[t]] = False
+    return out
+
+
+@njit(cache=True)
+def vecdiv(x, y):
+    m = min(len(x), len(y))
+    out = np.zeros(m, dtype=np.int64)
+    for i in range(m):
+        if y[i] != 0:
+            out[i] = div(x[i], y[i])
+    return out
+
+
+@njit(cache=True)
+def vec_mul(a, b):
+    m = min(len(a), len(b))
+    out = np.zeros(m, dtype=np.int64)
+    for i in range(m):
+        ok, r = checked_mul(a[i], b[i])
+        if ok:
+            out[i] = r
+    return out
+
+
+@njit(cache=True)
+def vec_max_upscale_to_u16(v):
+    n = len(v)
+    out = np.zeros(n, dtype=np.int64)
+    if n == 0:
+        return out
+    vmax = v[0]
+    for x in v:
+        if x > vmax:
+            vmax = x
+    threshold = np.int64(32768 << 32)
+    for i in range(n):
+        if vmax == 0:
+            r = mul(v[i], U16_MAX_FIXED) >> 32
+        elif vmax > threshold:
+            r = round_to_int(mul(v[i], div(U16_MAX_FIXED, vmax)))
+        else:
+            r = round_to_int(div(mul(v[i], U16_MAX_FIXED), vmax))
+        out[i] = min(max(r, 0), 0xFFFF)
+    return out
+
+
+@njit(cache=True)
+def to_u16s(x, n):
+    out = np.empty(min(n, len(x)), dtype=np.uint16)
+    for i in range(len(out)):
+        out[i] = to_u16_proportion(x[i])
+    return out
+
+
+@njit(cache=True)
+def to_rao(x, rao, n):
+    """floor(I96F32(x) * I96F32(rao)) as u64 = clamp(floor(x * rao / 2^32), 0, u64::MAX)."""
+    out = np.zeros(min(n, len(x)), dtype=np.uint64)
+    for i in range(len(out)):
+        if x[i] <= 0:
+            continue
+        hi, lo = umul128(np.uint64(x[i]), rao)
+        if hi >> 32 != np.uint64(0):
+            out[i] = np.uint64(0xFFFFFFFFFFFFFFFF)
+        else:
+            out[i] = (hi << 32) | (lo >> 32)
+    return out
+
+
+# -- building and masking --------------------------------------------------------------
+
+VALUE_INT = 0  # I32F32::from_num(u16)
+# u16_proportion_to_fixed(u16) (spec 103) and fixed_to_fixed_u16_proportion(I32F32(u16))
+# (Yuma3 bonds) are the same raw formula: safe_div(I32F32(u), I32F32(65535)).
+VALUE_PROPORTION = 1
+
+
+@njit(cache=True)
+def stored_rows(n, indptr, cols, raw, filter_cols, value_kind):
+    """Rows of UIDs < n in storage order (missing rows empty), values converted to I32F32."""
+    n_rows = len(indptr) - 1
+    rows = min(n, n_rows)
+    last = indptr[rows] if rows > 0 else 0
+    first = indptr[0] if len(indptr) > 0 else 0
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    out_cols = np.empty(last - first, dtype=np.int64)
+    out_vals = np.empty(last - first, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        if i < rows:
+            for p in range(indptr[i], indptr[i + 1]):
+                c = cols[p]
+                if filter_cols and c >= n:
+                    continue
+                v = from_int(raw[p])
+                if value_kind == VALUE_PROPORTION:
+                    v = div(v, U16_MAX_FIXED)
+                out_cols[k] = c
+                out_vals[k] = v
+                k += 1
+        out_ptr[i + 1] = k
+    return out_ptr, out_cols[:k], out_vals[:k]
+
+
+@njit(cache=True)
+def compact(indptr, cols, vals, keep):
+    """The entries whose ``keep`` flag is set, order preserved."""
+    n = len(indptr) - 1
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    m = 0
+    for p in range(len(keep)):
+        if keep[p]:
+            m += 1
+    out_cols = np.empty(m, dtype=np.int64)
+    out_vals = np.empty(m, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        for p in range(indptr[i], indptr[i + 1]):
+            if keep[p]:
+                out_cols[k] = cols[p]
+                out_vals[k] = vals[p]
+                k += 1
+        out_ptr[i + 1] = k
+    return out_ptr, out_cols, out_vals
+
+
+@njit(cache=True)
+def mask_rows(mask, indptr, cols, vals):
+    """`mask_rows_sparse`: row i emptied where mask[i] is true or missing."""
+    keep = np.ones(len(cols), dtype=np.bool_)
+    for i in range(len(indptr) - 1):
+        if i >= len(mask) or mask[i]:
+            keep[indptr[i]:indptr[i + 1]] = False
+    return compact(indptr, cols, vals, keep)
+
+
+@njit(cache=True)
+def mask_diag(indptr, cols, vals, except_index):
+    """`mask_diag_sparse` (except_index < 0) / `mask_diag_sparse_except_index`."""
+    keep = np.ones(len(cols), dtype=np.bool_)
+    for i in range(len(indptr) - 1):
+        if i == except_index:
+            continue
+        for p in range(indptr[i], indptr[i + 1]):
+            if cols[p] == i:
+                keep[p] = False
+    return compact(indptr, cols, vals, keep)
+
+
+@njit(cache=True)
+def vec_mask(indptr, cols, vals, first, second, strict):
+    """`vec_mask_sparse_matrix` dropping (i, j) where first[i] <= second[j] (``<`` if strict).
+
+    Missing values count as 0; ``first``/``second`` are u64 arrays.
+    """
+    keep = np.ones(len(cols), dtype=np.bool_)
+    zero = np.uint64(0)
+    for i in range(len(indptr) - 1):
+        f = first[i] if i < len(first) else zero
+        for p in range(indptr[i], indptr[i + 1]):
+            j = cols[p]
+            s = second[j] if j < len(second) else zero
+            if (f < s) if strict else (f <= s):
+                keep[p] = False
+    return compact(indptr, cols, vals, keep)
+
+
+@njit(cache=True)
+def scalar_vec_mask_le(indptr, cols, vals, scalar, vector):
+    """`scalar_vec_mask_sparse_matrix` dropping (i, j) where scalar <= vector[j] (or 0)."""
+    keep = np.ones(len(cols), dtype=np.bool_)
+    zero = np.uint64(0)
+    for p in range(len(cols)):
+        j = cols[p]
+        s = vector[j] if j < len(vector) else zero
+        if scalar <= s:
+            keep[p] = False
+    return compact(indptr, cols, vals, keep)
+
+
+# -- row and column operations ---------------------------------------------------------
+
+@njit(cache=True)
+def inplace_row_normalize(indptr, vals):
+    for i in range(len(indptr) - 1):
+        a, b = indptr[i], indptr[i + 1]
+        s = _I64(0)
+        for p in range(a, b):
+            s += vals[p]
+        if s > 0:
+            rs = recip(s)
+            for p in range(a, b):
+                vals[p] = div_by(vals[p], s, rs)
+
+
+@njit(cache=True)
+def row_sum(indptr, vals):
+    n = len(indptr) - 1
+    out = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        s = _I64(0)
+        for p in range(indptr[i], indptr[i + 1]):
+            s += vals[p]
+        out[i] = s
+    return out
+
+
+@njit(cache=True)
+def inplace_col_normalize(indptr, cols, vals, columns):
+    col_sum = np.zeros(columns, dtype=np.int64)
+    for p in range(len(cols)):
+        j = cols[p]
+        if j < columns:
+            col_sum[j] = sat_add(col_sum[j], vals[p])
+    rsum = np.empty(columns, dtype=np.float64)
+    for j in range(columns):
+        rsum[j] = recip(col_sum[j])
+    for p in range(len(cols)):
+        j = cols[p]
+        if j < columns and col_sum[j] != 0:
+            vals[p] = div_by(vals[p], col_sum[j], rsum[j])
+
+
+@njit(cache=True)
+def inplace_col_max_upscale(indptr, cols, vals, columns):
+    col_max = np.zeros(columns, dtype=np.int64)
+    for p in range(len(cols)):
+        j = cols[p]
+        if j < columns and col_max[j] < vals[p]:
+            col_max[j] = vals[p]
+    rmax = np.empty(columns, dtype=np.float64)
+    for j in range(columns):
+        rmax[j] = recip(col_max[j])
+    for p in range(len(cols)):
+        j = cols[p]
+        if j < columns and col_max[j] != 0:
+            vals[p] = div_by(vals[p], col_max[j], rmax[j])
+
+
+@njit(cache=True)
+def row_hadamard(indptr, cols, vals, vector):
+    """`row_hadamard_sparse`: row i scaled by vector[i]; rows beyond the vector dropped."""
+    n = len(indptr) - 1
+    rows = min(n, len(vector))
+    end = indptr[rows]
+    out_ptr = np.zeros(rows + 1, dtype=np.int64)
+    out_ptr[:] = indptr[: rows + 1] - indptr[0]
+    out_cols = cols[indptr[0]:end].copy()
+    out_vals = np.empty(end - indptr[0], dtype=np.int64)
+    for i in range(rows):
+        s = vector[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            out_vals[p - indptr[0]] = mul(vals[p], s)
+    return out_ptr, out_cols, out_vals
+
+
+@njit(cache=True)
+def matmul(indptr, cols, vals, vector, columns):
+    """`matmul_sparse`: r_j = Σ_i vector_i · m_ij, saturating, rows in order."""
+    out = np.zeros(columns, dtype=np.int64)
+    for i in range(len(indptr) - 1):
+        s = vector[i] if i < len(vector) else _I64(0)
+        for p in range(indptr[i], indptr[i + 1]):
+            j = cols[p]
+            if j < columns:
+                out[j] = sat_add(out[j], mul(s, vals[p]))
+    return out
+
+
+@njit(cache=True)
+def matmul_transpose(indptr, cols, vals, vector):
+    """`matmul_transpose_sparse`: r_i = Σ_j vector_j · m_ij, saturating."""
+    n = len(indptr) - 1
+    out = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        acc = _I64(0)
+        for p in range(indptr[i], indptr[i + 1]):
+            j = cols[p]
+            x = vector[j] if j < len(vector) else _I64(0)
+            acc = sat_add(acc, mul(x, vals[p]))
+        out[i] = acc
+    return out
+
+
+@njit(cache=True)
+def mat_vec_mul_row_sum(indptr, cols, vals, vector):
+    """`row_sum_sparse(mat_vec_mul_sparse(m, v))`: Σ_j m_ij ·sat v_j (j < len v), wrapping sum.
+
+    mat_vec_mul_sparse drops zero products; they add nothing to the plain sum.
+    """
+    n = len(indptr) - 1
+    out = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        acc = _I64(0)
+        for p in range(indptr[i], indptr[i + 1]):
+            j = cols[p]
+            if j < len(vector):
+                acc += mul(vals[p], vector[j])
+        out[i] = acc
+    return out
+
+
+@njit(cache=True)
+def col_clip(indptr, cols, vals, threshold):
+    """`col_clip_sparse`: clip at the column threshold; entries clipped to 0 dropped."""
+    n = len(indptr) - 1
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    out_cols = np.empty(len(cols), dtype=np.int64)
+    out_vals = np.empty(len(cols), dtype=np.int64)
+    k = 0
+    for i in range(n):
+        for p in range(indptr[i], indptr[i + 1]):
+            j = cols[p]
+            v = vals[p]
+            th = threshold[j] if j < len(threshold) else _I64(0)
+            if th < v:
+                if th > 0:
+                    out_cols[k] = j
+                    out_vals[k] = th
+                    k += 1
+            else:
+                out_cols[k] = j
+                out_vals[k] = v
+                k += 1
+        out_ptr[i + 1] = k
+    return out_ptr, out_cols[:k], out_vals[:k]
+
+
+# -- ascending walk over the touched columns of a row --------------------------------------
+
+@njit(cache=True)
+def _touched_ascending(touched, m, stamp, row_id, columns):
+    """Sort the m distinct touched columns ascending (a scan when the row is dense)."""
+    if m * 8 >= columns:
+        k = 0
+        for j in range(columns):
+            if stamp[j] == row_id:
+                touched[k] = j
+                k += 1
+    else:
+        touched[:m].sort()
+
+
+@njit(cache=True)
+def interpolate(p1, c1, v1, p2, c2, v2, columns, ratio):
+    """`interpolate_sparse`: m1 + ratio·(m2 − m1); ratio 0 / 1 copy m1 / m2 unchanged."""
+    if ratio == 0:
+        return p1.copy(), c1.copy(), v1.copy()
+    if ratio == ONE or len(p1) != len(p2):
+        return p2.copy(), c2.copy(), v2.copy()
+    n = len(p1) - 1
+    d1 = np.zeros(columns, dtype=np.int64)
+    d2 = np.zeros(columns, dtype=np.int64)
+    stamp = np.full(columns, -1, dtype=np.int64)
+    touched = np.empty(columns, dtype=np.int64)
+    cap = 0
+    for i in range(n):
+        cap += min(columns, (p1[i + 1] - p1[i]) + (p2[i + 1] - p2[i]))
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    out_cols = np.empty(cap, dtype=np.int64)
+    out_vals = np.empty(cap, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        m = 0
+        for p in range(p1[i], p1[i + 1]):
+            j = c1[p]
+            if j < columns:
+                if stamp[j] != i:
+                    stamp[j] = i
+                    d1[j] = 0
+                    d2[j] = 0
+                    touched[m] = j
+                    m += 1
+                d1[j] = v1[p]  # later duplicates overwrite
+        for p in range(p2[i], p2[i + 1]):
+            j = c2[p]
+            if j < columns:
+                if stamp[j] != i:
+                    stamp[j] = i
+                    d1[j] = 0
+                    d2[j] = 0
+                    touched[m] = j
+                    m += 1
+                d2[j] = v2[p]
+        _touched_ascending(touched, m, stamp, i, columns)
+        for t in range(m):
+            j = touched[t]
+            x = sat_add(d1[j], mul(ratio, sat_sub(d2[j], d1[j])))
+            if x > 0:
+                out_cols[k] = j
+                out_vals[k] = x
+                k += 1
+        out_ptr[i + 1] = k
+    return out_ptr, out_cols[:k], out_vals[:k]
+
+
+@njit(cache=True)
+def mat_ema(pn, cn, vn, po, co, vo, alpha):
+    """`mat_ema_sparse`: alpha·new + (1−alpha)·old, accumulator of width len(new), > 0 kept."""
+    one_minus = sat_sub(ONE, alpha)
+    n = len(pn) - 1
+    n_old = len(po) - 1
+    acc = np.zeros(max(n, 0), dtype=np.int64)
+    stamp = np.full(max(n, 0), -1, dtype=np.int64)
+    touched = np.empty(max(n, 0), dtype=np.int64)
+    cap = 0
+    for i in range(n):
+        c = pn[i + 1] - pn[i]
+        if i < n_old:
+            c += po[i + 1] - po[i]
+        cap += min(n, c)
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    out_cols = np.empty(cap, dtype=np.int64)
+    out_vals = np.empty(cap, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        m = 0
+        for p in range(pn[i], pn[i + 1]):
+            j = cn[p]
+            if j < n:
+                if stamp[j] != i:
+                    stamp[j] = i
+                    acc[j] = 0
+                    touched[m] = j
+                    m += 1
+                acc[j] = sat_add(acc[j], mul(alpha, vn[p]))
+        if i < n_old:
+            for p in range(po[i], po[i + 1]):
+                j = co[p]
+                if j < n:
+                    if stamp[j] != i:
+                        stamp[j] = i
+                        acc[j] = 0
+                        touched[m] = j
+                        m += 1
+                    acc[j] = sat_add(acc[j], mul(one_minus, vo[p]))
+        _touched_ascending(touched, m, stamp, i, n)
+        for t in range(m):
+            j = touched[t]
+            if acc[j] > 0:
+                out_cols[k] = j
+                out_vals[k] = acc[j]
+                k += 1
+        out_ptr[i + 1] = k
+    return out_ptr, out_cols[:k], out_vals[:k]
+
+
+# -- liquid alpha and the per-entry EMA (Yuma3) ----------------------------------------
+
+@njit(cache=True)
+def alpha_sigmoid(c, w, b, lo, hi, k, exp_cache_x, exp_cache_v):
+    """`alpha_sigmoid` with k = steepness / −100 precomputed; exp cached for one input."""
+    diff_buy = min(max(sat_sub(w, c), _I64(0)), ONE)
+    diff_sell = min(max(sat_sub(b, w), _I64(0)), ONE)
+    d = diff_buy if w >= b else diff_sell
+    x = mul(k, sat_sub(d, ONE >> 1))
+    if x == exp_cache_x[0]:
+        e = exp_cache_v[0]
+    else:
+        e = exp_safe(x)
+    sig = sat_div(ONE, sat_add(ONE, e))
+    alpha = sat_add(lo, mul(sig, sat_sub(hi, lo)))
+    return max(min(alpha, hi), lo)
+
+
+@njit(cache=True)
+def _merge_walk(indptr, cols, vals, i, width, val_at, stamp, tag):
+    """The runtime's peekable column walk over row i for j = 0..width-1 (rows assumed sorted).
+
+    Equivalent sparse form: an entry is taken for its column c iff c is not below the column
+    the walk has reached; the walk then moves past c. A column >= width stops the walk.
+    Sets ``val_at[c]`` / ``stamp[c] = tag`` for the taken entries.
+    """
+    reach = 0
+    for p in range(indptr[i], indptr[i + 1]):
+        c = cols[p]
+        if c >= width:
+            break
+        if c >= reach:
+            val_at[c] = vals[p]
+            stamp[c] = tag
+            reach = c + 1
+
+
+@njit(cache=True)
+def mat_ema_alpha_liquid(pn, cn, vn, po, co, vo, consensus, lo, hi, k):
+    """`mat_ema_alpha_sparse(new, old, compute_liquid_alpha_values_sparse(new, old, c))`.
+
+    The dense alpha matrix is never built: alpha_ij is only read for entries of `new`, so it
+    is computed there, from the merge-walk values of the weights (`new`) and bonds (`old`)
+    rows at column j.
+    """
+    n = len(pn) - 1
+    width = len(consensus)
+    w_at = np.zeros(width, dtype=np.int64)
+    b_at = np.zeros(width, dtype=np.int64)
+    w_stamp = np.full(width, -1, dtype=np.int64)
+    b_stamp = np.full(width, -1, dtype=np.int64)
+    decayed = np.zeros(width, dtype=np.int64)
+    d_stamp = np.full(width, -1, dtype=np.int64)
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    out_cols = np.empty(len(cn), dtype=np.int64)
+    out_vals = np.empty(len(cn), dtype=np.int64)
+    # exp of the most common exponent: d = 0 (no buy/sell difference)
+    cache_x = np.empty(1, dtype=np.int64)
+    cache_v = np.empty(1, dtype=np.int64)
+    cache_x[0] = mul(k, sat_sub(_I64(0), ONE >> 1))
+    cache_v[0] = exp_safe(cache_x[0])
+    kk = 0
+    for i in range(n):
+        _merge_walk(pn, cn, vn, i, width, w_at, w_stamp, i)
+        _merge_walk(po, co, vo, i, width, b_at, b_stamp, i)
+        for p in range(po[i], po[i + 1]):
+            j = co[p]
+            if j < width:
+                w = w_at[j] if w_stamp[j] == i else _I64(0)
+                b = b_at[j] if b_stamp[j] == i else _I64(0)
+                a = alpha_sigmoid(consensus[j], w, b, lo, hi, k, cache_x, cache_v)
+                decayed[j] = mul(sat_sub(ONE, a), vo[p])
+                d_stamp[j] = i
+        for p in range(pn[i], pn[i + 1]):
+            j = cn[p]
+            if j < width:
+                w = w_at[j] if w_stamp[j] == i else _I64(0)
+                b = b_at[j] if b_stamp[j] == i else _I64(0)
+                a = alpha_sigmoid(consensus[j], w, b, lo, hi, k, cache_x, cache_v)
+                inc = max(mul(a, vn[p]), _I64(0))
+                dec = decayed[j] if d_stamp[j] == i else _I64(0)
+                val = min(sat_add(dec, inc), ONE)
+                if val > 0:
+                    out_cols[kk] = j
+                    out_vals[kk] = val
+                    kk += 1
+        out_ptr[i + 1] = kk
+    return out_ptr, out_cols[:kk], out_vals[:kk]
+
+
+# -- weighted median -------------------------------------------------------------------
+
+@njit(cache=True)
+def weighted_median_exact(stake, score, cur, lower, upper, minority, lo, hi):
+    """`weighted_median` step for step on partition 0..len-1 (buffers are scratch)."""
+    n = len(score)
+    for t in range(n):
+        cur[t] = t
+    limit = n
+    iterations = 0
+    while True:
+        if n == 0:
+            return _I64(0)
+        if n == 1:
+            return score[cur[0]]
+        pivot = score[cur[n // 2]]
+        lo_stake = _I64(0)
+        hi_stake = _I64(0)
+        nl = 0
+        nu = 0
+        for t in range(n):
+            idx = cur[t]
+            s = score[idx]
+            if s == pivot:
+                continue
+            if s < pivot:
+                lo_stake = sat_add(lo_stake, stake[idx])
+                lower[nl] = idx
+                nl += 1
+            else:
+                hi_stake = sat_add(hi_stake, stake[idx])
+                upper[nu] = idx
+                nu += 1
+        if minority < sat_add(lo, lo_stake) and nl > 0:
+            hi = sat_add(lo, lo_stake)
+            cur, lower = lower, cur
+            n = nl
+        elif sat_sub(hi, hi_stake) <= minority and nu > 0:
+            lo = sat_sub(hi, hi_stake)
+            cur, upper = upper, cur
+            n = nu
+        else:
+            return pivot
+        iterations += 1
+        if iterations > limit:
+            return _I64(0)
+
+
+@njit(cache=True)
+def _quantile_select(vals, stk, m, minority, below, total):
+    """Weighted quantile of ``m`` positive (value, stake) pairs above ``below`` stake.
+
+    Returns the smallest value v with below + stake(<= v) > minority, else the largest value.
+    Exact integer sums (the caller guarantees they cannot overflow).
+    """
+    a = 0
+    b = m  # current candidates vals[a:b] (reordered in place)
+    lo = below
+    hi = total
+    while True:
+        if b - a == 1:
+            return vals[a]
+        pivot = vals[a + (b - a) // 2]
+        # three-way partition of vals[a:b]: < pivot | == pivot | > pivot
+        lt = a
+        gt = b
+        t = a
+        lo_stake = _I64(0)
+        hi_stake = _I64(0)
+        while t < gt:
+            v = vals[t]
+            if v < pivot:
+                lo_stake += stk[t]
+                vals[t], vals[lt] = vals[lt], vals[t]
+                stk[t], stk[lt] = stk[lt], stk[t]
+                lt += 1
+                t += 1
+            elif v > pivot:
+                gt -= 1
+                hi_stake += stk[t]
+                vals[t], vals[gt] = vals[gt], vals[t]
+                stk[t], stk[gt] = stk[gt], stk[t]
+            else:
+                t += 1
+        if minority < lo + lo_stake and lt > a:
+            hi = lo + lo_stake
+            b = lt
+        elif hi - hi_stake <= minority and gt < b:
+            lo = hi - hi_stake
+            a = gt
+        else:
+            return pivot
+
+
+@njit(cache=True)
+def weighted_median_col(stake, indptr, cols, vals, columns, majority):
+    """`weighted_median_col_sparse`: per-column kappa-quantile over positive-stake rows.
+
+    When the renormalised stakes are non-negative and their exact sum is below 2^61 (always,
+    for stakes produced by the epoch's own normalisation) no saturating add can saturate,
+    and the runtime's mid-pivot search provably returns the order-independent quantile
+    "smallest score v with stake(score <= v) > minority, else the largest score". That is
+    computed from each column's non-zero entries plus one bucket for all zero scores
+    (absent entries and explicit zeros), in O(nnz). Otherwise the runtime's search is
+    replayed step for step on dense columns.
+    """
+    n_rows = len(indptr) - 1
+    rows = min(len(stake), n_rows)
+    kpos = np.full(len(stake), -1, dtype=np.int64)
+    K = 0
+    for i in range(len(stake)):
+        if stake[i] > 0:
+            kpos[i] = K
+            K += 1
+    use_stake = np.empty(K, dtype=np.int64)
+    for i in range(len(stake)):
+        if kpos[i] >= 0:
+            use_stake[kpos[i]] = stake[i]
+    inplace_normalize(use_stake)
+    stake_sum = plain_sum(use_stake)
+    minority = sat_sub(stake_sum, majority)
+    out = np.zeros(columns, dtype=np.int64)
+
+    # column lists of (k, value) from positive-stake rows, row order kept (stable by column)
+    count = np.zeros(columns + 1, dtype=np.int64)
+    for i in range(rows):
+        if kpos[i] >= 0:
+            for p in range(indptr[i], indptr[i + 1]):
+                c = cols[p]
+                if c < columns:
+                    count[c + 1] += 1
+    for c in range(columns):
+        count[c + 1] += count[c]
+    nnz = count[columns]
+    ck = np.empty(nnz, dtype=np.int64)
+    cv = np.empty(nnz, dtype=np.int64)
+    fill = count[:columns].copy()
+    for i in range(rows):
+        k = kpos[i]
+        if k >= 0:
+            for p in range(indptr[i], indptr[i + 1]):
+                c = cols[p]
+                if c < columns:
+                    f = fill[c]
+                    if f > count[c] and ck[f - 1] == k:
+                        cv[f - 1] = vals[p]  # the same column twice in a row: later wins
+                    else:
+                        ck[f] = k
+                        cv[f] = vals[p]
+                        fill[c] = f + 1
+
+    safe = True
+    total = _I64(0)
+    for k in range(K):
+        s = use_stake[k]
+        if s < 0 or total + s >= _LIM61:
+            safe = False
+            break
+        total += s
+
+    if safe:
+        sel_v = np.empty(K, dtype=np.int64)
+        sel_s = np.empty(K, dtype=np.int64)
+        for c in range(columns):
+            if K == 0:
+                continue
+            m = 0
+            nonzero_stake = _I64(0)
+            any_negative = False
+            for f in range(count[c], fill[c]):
+                v = cv[f]
+                if v != 0:
+                    if v < 0:
+                        any_negative = True
+                    sel_v[m] = v
+                    sel_s[m] = use_stake[ck[f]]
+                    nonzero_stake += sel_s[m]
+                    m += 1
+            if any_negative:
+                out[c] = _dense_column_median(use_stake, ck, cv, count[c], fill[c], K, minority, stake_sum)
+                continue
+            zeros = K - m  # UIDs scoring 0 (no entry, or an explicit zero)
+            zero_stake = total - nonzero_stake
+            if zeros > 0 and (zero_stake > minority or m == 0):
+                out[c] = 0
+            else:
+                out[c] = _quantile_select(sel_v, sel_s, m, minority, zero_stake if zeros > 0 else _I64(0), total)
+        return out
+
+    for c in range(columns):
+        out[c] = _dense_column_median(use_stake, ck, cv, count[c], fill[c], K, minority, stake_sum)
+    return out
+
+
+@njit(cache=True)
+def _dense_column_median(use_stake, ck, cv, a, b, K, minority, stake_sum):
+    score = np.zeros(K, dtype=np.int64)
+    for f in range(a, b):
+        score[ck[f]] = cv[f]
+    cur = np.empty(K, dtype=np.int64)
+    lower = np.empty(K, dtype=np.int64)
+    upper = np.empty(K, dtype=np.int64)
+    return weighted_median_exact(use_stake, score, cur, lower, upper, minority, _I64(0), stake_sum)
