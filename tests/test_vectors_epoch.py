@@ -240,9 +240,13 @@ def _check_log_line(entry: dict, value: Any) -> None:
         assert len(tokens) == len(flat), f"log {line!r} has {len(tokens)} numbers, ours {len(flat)}"
     else:
         assert len(tokens) <= len(flat), f"log prefix {line!r} longer than our value"
-    for tok, (kind, ours) in zip(tokens, flat):
+    for k, (tok, (kind, ours)) in enumerate(zip(tokens, flat)):
+        truncated = entry["cmp"] == "log_prefix" and k == len(tokens) - 1
         if kind == "int":
             assert int(tok) == ours, f"log {line!r}: column {tok} vs ours {ours}"
+        elif "." not in tok and not truncated:
+            # the Debug form prints an integer only for an exactly integral value
+            assert ours == int(tok) << 32, f"log {line!r}: {tok} vs ours {ours / 2**32!r} ({ours} bits)"
         else:
             decimals = len(tok.split(".", 1)[1]) if "." in tok else 0
             # |ours/2^32 - tok| < 10^-decimals, in exact integer arithmetic
