@@ -1,0 +1,172 @@
+"""Epoch snapshots: storage names → EpochInputs/EpochOutputs, the epoch gate, era layout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pytest
+
+from chainkit import errors
+from chainkit.client import Chain
+from chainkit.epoch import epoch_from_state, last_epoch_block_by_tempo, snapshot_epoch
+from chainkit.layout import ERAS, era_for_spec, supported_ranges
+from chainkit.metadata import load_metadata_file
+from chainkit.scale import compact
+from consensus.cases import oracle103_inputs
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+CASES = sorted((SHARED / "oracle-103" / "cases").glob("case-*.json"))
+CHAIN_DATA = SHARED / "chain-data"
+needs_shared = pytest.mark.skipif(not CASES, reason="../shared/oracle-103 is absent")
+
+
+def _enc_u64(v: list[int]) -> bytes:
+    return compact(len(v)) + np.asarray(v, dtype="<u8").tobytes()
+
+
+def _enc_u16(v: list[int]) -> bytes:
+    return compact(len(v)) + np.asarray(v, dtype="<u2").tobytes()
+
+
+def _enc_bool(v: list[bool]) -> bytes:
+    return compact(len(v)) + bytes(int(bool(x)) for x in v)
+
+
+def _enc_row(row: list[list[int]]) -> bytes:
+    flat = [x for pair in row for x in pair]
+    return compact(len(row)) + np.asarray(flat, dtype="<u2").tobytes()
+
+
+class OracleState:
+    """The state an oracle-103 case describes, served by storage name (as the runtime stored
+    it). Anything not in the case raises: a snapshot must never read a default by accident."""
+
+    def __init__(self, case: dict, when: str) -> None:
+        self.case, self.when = case, when
+        self.number = case["blocks"]["input_state_block" if when == "before" else "epoch_block"]
+        self.inp, self.out = case["inputs"], case["outputs"]
+
+    def values(self, requests: Sequence[tuple[str, tuple]]) -> list[Any]:
+        assert self.when == "before"
+        sub, hp, inp = self.inp["subnet"], self.case["hyperparameters"], self.inp
+        out = []
+        for item, keys in requests:
+            if item in ("NetworksAdded", "SubnetworkN", "PendingEmission", "EmissionValues"):
+                out.append(sub[item])
+            elif item in hp:
+                out.append(hp[item])
+            elif item in ("Keys", "BlockAtRegistration"):
+                out.append(inp[item][keys[1]])
+            elif item == "TotalHotkeyStake":
+                out.append(inp[item][inp["Uids"][keys[0]]])
+            else:
+                raise KeyError(item)
+        return out
+
+    def raw(self, requests: Sequence[tuple[str, tuple]]) -> list[bytes | None]:
+        src = self.inp if self.when == "before" else self.out
+        out: list[bytes | None] = []
+        for item, keys in requests:
+            if item in ("Weights", "Bonds"):
+                row = src[item].get(str(keys[1]))
+                out.append(None if row is None else _enc_row(row))
+            elif item in ("LastUpdate", "Emission"):
+                out.append(_enc_u64(src[item]))
+            elif item in ("ValidatorPermit", "Active"):
+                out.append(_enc_bool(src[item]))
+            else:
+                out.append(_enc_u16(src[item]))
+        return out
+
+
+@needs_shared
+def test_spec103_epoch_from_storage_names_equals_the_oracle_reading() -> None:
+    era = era_for_spec(103)
+    assert era.name == "single-token" and era.epoch_snapshot
+    for path in CASES:
+        case = json.loads(path.read_text())
+        E = case["blocks"]["epoch_block"]
+        inputs, outputs = epoch_from_state(
+            OracleState(case, "before"), OracleState(case, "after"), case["netuid"], E, era
+        )
+        want = oracle103_inputs(case)
+        where = path.name
+        assert inputs.n == want.n and inputs.current_block == E == want.current_block, where
+        assert inputs.rao_emission == want.rao_emission == case["emission"], where
+        assert inputs.hyperparameters == want.hyperparameters, where
+        for f in ("last_update", "block_at_registration", "validator_permit", "stake_alpha", "stake_tao"):
+            a, b = getattr(inputs, f), getattr(want, f)
+            assert a.dtype == b.dtype and np.array_equal(a, b), (where, f)
+        assert inputs.weights == want.weights and inputs.bonds == want.bonds, where
+        assert inputs.hotkeys == want.hotkeys, where
+        o = case["outputs"]
+        for ours, theirs in (
+            ("active", "Active"), ("validator_permit", "ValidatorPermit"), ("rank", "Rank"),
+            ("trust", "Trust"), ("consensus", "Consensus"), ("incentive", "Incentive"),
+            ("dividends", "Dividends"), ("pruning_scores", "PruningScores"),
+            ("validator_trust", "ValidatorTrust"), ("emission", "Emission"),
+        ):  # fmt: skip
+            assert getattr(outputs, ours).tolist() == o[theirs], (where, ours)
+        assert outputs.bonds.to_mapping() == {k: v for k, v in o["Bonds"].items() if int(k) < case["n"]}
+        assert outputs.stake_weight is None
+
+
+@needs_shared
+def test_epoch_gate_formula_agrees_with_the_oracle_and_the_recordings() -> None:
+    for path in CASES[:40]:
+        case = json.loads(path.read_text())
+        E, netuid, tempo = case["blocks"]["epoch_block"], case["netuid"], case["hyperparameters"]["Tempo"]
+        assert last_epoch_block_by_tempo(E, netuid, tempo) == E
+        assert last_epoch_block_by_tempo(E + tempo, netuid, tempo) == E
+        assert last_epoch_block_by_tempo(E + tempo + 1, netuid, tempo) == E + tempo + 1
+        assert last_epoch_block_by_tempo(E - 1, netuid, tempo) == E - tempo - 1
+    # finney netuid 1, tempo 99: the recorded last_step of each metagraph recording
+    assert last_epoch_block_by_tempo(6_852_690, 1, 99) == 6_852_597
+    assert last_epoch_block_by_tempo(6_530_367, 1, 99) == 6_530_297
+    with pytest.raises(errors.ChainError, match="never runs"):
+        last_epoch_block_by_tempo(100, 1, 0)
+
+
+def test_eras_cover_every_spec_from_100_and_name_the_ranges() -> None:
+    specs = list(range(100, 500))
+    for s in specs:
+        assert sum(e.covers(s) for e in ERAS) == 1, s
+    with pytest.raises(errors.UnsupportedSpec) as e:
+        era_for_spec(99)
+    assert "100–232" in str(e.value) and "≥423" in str(e.value)
+    assert supported_ranges() in str(e.value)
+
+
+def test_mechanism_index_from_spec_320() -> None:
+    assert era_for_spec(319).storage_index(1) == 1
+    assert era_for_spec(320).storage_index(1, 1) == 1 + 4096
+    assert "StakeWeight" not in era_for_spec(322).outputs
+    assert "StakeWeight" in era_for_spec(323).outputs
+    assert "Rank" in era_for_spec(364).outputs and "Rank" not in era_for_spec(365).outputs
+    assert era_for_spec(423).schedule == "stateful" and era_for_spec(422).schedule == "modulo"
+    assert era_for_spec(103).emission_items == ("PendingEmission", "EmissionValues")
+
+
+@pytest.mark.skipif(not CHAIN_DATA.is_dir(), reason="../shared/chain-data is absent")
+def test_layout_items_exist_in_the_recorded_runtimes() -> None:
+    for rel in ("bittensor-ws-history/metadata_v15_spec320_option.hex", "bittensor-ws/metadata_v15_spec343_option.hex"):
+        rt = load_metadata_file(CHAIN_DATA / rel)
+        era = era_for_spec(rt.spec_version, rt)  # raises if an item is missing
+        for item in era.emission_items + tuple(era.hyperparameters.values()) + era.extra_items:
+            assert rt.has_storage("SubtensorModule", item), (rt.spec_version, item)
+    # spec 224 (a testnet build) lacks TotalHotkeyStake: refused, not misread
+    rt224 = load_metadata_file(CHAIN_DATA / "bittensor-ws-history/metadata_v14_spec224.hex")
+    with pytest.raises(errors.UnsupportedSpec, match="TotalHotkeyStake"):
+        era_for_spec(224, rt224)
+
+
+@pytest.mark.skipif(not CHAIN_DATA.is_dir(), reason="../shared/chain-data is absent")
+def test_epoch_snapshot_of_a_dtao_era_is_refused_clearly() -> None:
+    # The recording's runtime (spec 343) is a dTAO era: refused before any storage read.
+    chain = Chain(CHAIN_DATA / "bittensor-ws" / "ws_responses.json", recording="metagraph")
+    with pytest.raises(errors.UnsupportedSpec) as e:
+        snapshot_epoch(chain, 1, 6_852_691)
+    assert "343" in str(e.value) and "epoch snapshots" in str(e.value) and "100–232" in str(e.value)
