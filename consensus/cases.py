@@ -207,14 +207,6 @@ def parse_case(raw: Any) -> EpochCase:
 
 # -- outputs in the case formats' names and shapes ----------------------------------------
 
-def _rows_json(rows: SparseRows, all_rows: bool) -> dict[str, list[list[int]]]:
-    return {
-        str(i): [[c, v] for c, v in rows.row(i)]
-        for i in range(rows.n_rows)
-        if all_rows or rows.present[i]
-    }
-
-
 def snapshot_outputs_json(out: EpochOutputs) -> dict[str, Any]:
     """Outputs with the vectors' ``model_output`` names and shapes."""
     def lst(a: np.ndarray | None) -> list:
@@ -231,7 +223,7 @@ def snapshot_outputs_json(out: EpochOutputs) -> dict[str, Any]:
         "emission": lst(out.emission),
         "server_emission": lst(out.server_emission),
         "validator_emission": lst(out.validator_emission),
-        "bonds_written": _rows_json(out.bonds, all_rows=True),
+        "bonds_written": out.bonds.to_mapping(),  # rows the epoch wrote (present)
     }
 
 
@@ -250,7 +242,7 @@ def oracle103_outputs_json(out: EpochOutputs, hotkeys: tuple[str, ...] | None) -
         "PruningScores": out.pruning_scores.tolist() if out.pruning_scores is not None else [],
         "ValidatorTrust": out.validator_trust.tolist(),
         "Emission": emission,
-        "Bonds": _rows_json(out.bonds, all_rows=False),
+        "Bonds": out.bonds.to_mapping(),
         "LoadedEmission": [[k, e] for k, e in zip(keys, emission)],
     }
 
