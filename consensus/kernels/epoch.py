@@ -202,13 +202,8 @@ def _mainline_core(
     sk.inplace_normalize(active_stake)
 
     # 3.5 weights
-    wp, wc, wv = sk.stored_rows(n, w_ptr, w_cols, w_raw, True, sk.VALUE_INT)
-    wp, wc, wv = sk.mask_rows(forbids, wp, wc, wv)
-    wp, wc, wv = sk.mask_diag(wp, wc, wv, owner)
-    wp, wc, wv = sk.vec_mask(wp, wc, wv, last_update, bar, False)
-    if use_commit:
-        wp, wc, wv = sk.vec_mask(wp, wc, wv, commit_blocks, bar, True)
-    sk.inplace_row_normalize(wp, wv)
+    wp, wc, wv = sk.masked_weights(n, w_ptr, w_cols, w_raw, sk.VALUE_INT, True, permits, owner,
+                                   last_update, bar, commit_blocks, use_commit)
     if rank_trust:
         preranks = sk.matmul(wp, wc, wv, active_stake, n)
     else:
@@ -216,9 +211,7 @@ def _mainline_core(
 
     # 3.6 consensus, validator trust, incentive
     consensus = sk.weighted_median_col(active_stake, wp, wc, wv, n, kappa)
-    cp, cc, cv = sk.col_clip(wp, wc, wv, consensus)
-    validator_trust = sk.row_sum(cp, cv)
-    ranks = sk.matmul(cp, cc, cv, active_stake, n)
+    cp, cc, cv, validator_trust, ranks = sk.col_clip_trust_ranks(wp, wc, wv, consensus, active_stake, n)
     if rank_trust:
         trust = sk.vecdiv(ranks, preranks)
     else:
@@ -231,9 +224,8 @@ def _mainline_core(
 
     # 3.8 bonds and dividends
     if yuma3:
-        bp, bc, bv = sk.stored_rows(n, b_ptr, b_cols, b_raw, False, sk.VALUE_PROPORTION)
-        if bonds_mask_on:
-            bp, bc, bv = sk.scalar_vec_mask_le(bp, bc, bv, last_tempo, bar)
+        bp, bc, bv = sk.masked_bonds(n, b_ptr, b_cols, b_raw, sk.VALUE_PROPORTION, False,
+                                     last_update, bonds_mask_on, last_tempo, bar)
         any_consensus = False
         for c in consensus:
             if c != 0:
@@ -247,24 +239,21 @@ def _mainline_core(
         per_validator = sk.mat_vec_mul_row_sum(ep, ec, norm, incentive)
         dividends = sk.vec_mul(per_validator, active_stake)
         sk.inplace_normalize(dividends)
+        bonds = _bond_rows(n, permits_new, ep, ec, ev)
     else:
-        bp, bc, bv = sk.stored_rows(n, b_ptr, b_cols, b_raw, False, sk.VALUE_INT)
-        if bonds_mask_on:
-            bp, bc, bv = sk.scalar_vec_mask_le(bp, bc, bv, last_tempo, bar)
+        bp, bc, bv = sk.masked_bonds(n, b_ptr, b_cols, b_raw, sk.VALUE_INT, False,
+                                     last_update, bonds_mask_on, last_tempo, bar)
         sk.inplace_col_normalize(bp, bc, bv, n)
         dp, dc, dv = sk.row_hadamard(fp, fc, fv, active_stake)
         sk.inplace_col_normalize(dp, dc, dv, n)
         ep, ec, ev = sk.mat_ema(dp, dc, dv, bp, bc, bv, ema_alpha)
-        sk.inplace_col_normalize(ep, ec, ev, n)
-        dividends = sk.matmul_transpose(ep, ec, ev, incentive)
+        dividends, bonds = sk.classic_dividends_and_bonds(ep, ec, ev, incentive, n, permits_new, n)
         sk.inplace_normalize(dividends)
-        sk.inplace_col_max_upscale(ep, ec, ev, n)
 
     # 3.9 emission
     server, validator, combined = _emission_split(incentive, dividends, stake, active_stake)
 
     # 3.10 outputs
-    bonds = _bond_rows(n, permits_new, ep, ec, ev)
     if rank_trust:
         pruning = sk.vec_max_upscale_to_u16(combined[:n]).astype(np.uint16)
     else:
@@ -295,26 +284,20 @@ def _spec103_core(
     sk.inplace_mask_vector(inactive, active_stake)
     sk.inplace_normalize(active_stake)
 
-    forbids = ~permits
     permits_new = sk.is_topk(stake, max_validators, False)
 
-    wp, wc, wv = sk.stored_rows(n, w_ptr, w_cols, w_raw, False, sk.VALUE_PROPORTION)
-    wp, wc, wv = sk.mask_rows(forbids, wp, wc, wv)
-    wp, wc, wv = sk.mask_diag(wp, wc, wv, -1)
-    wp, wc, wv = sk.vec_mask(wp, wc, wv, last_update, bar, False)
-    sk.inplace_row_normalize(wp, wv)
+    wp, wc, wv = sk.masked_weights(n, w_ptr, w_cols, w_raw, sk.VALUE_PROPORTION, False, permits,
+                                   -1, last_update, bar, last_update[:0], False)
 
     preranks = sk.matmul(wp, wc, wv, active_stake, n)
     consensus = sk.weighted_median_col(active_stake, wp, wc, wv, n, kappa)
-    cp, cc, cv = sk.col_clip(wp, wc, wv, consensus)
-    validator_trust = sk.row_sum(cp, cv)
-    ranks = sk.matmul(cp, cc, cv, active_stake, n)
+    cp, cc, cv, validator_trust, ranks = sk.col_clip_trust_ranks(wp, wc, wv, consensus, active_stake, n)
     trust = sk.vecdiv(ranks, preranks)
     sk.inplace_normalize(ranks)
     incentive = ranks
 
-    bp, bc, bv = sk.stored_rows(n, b_ptr, b_cols, b_raw, False, sk.VALUE_PROPORTION)
-    bp, bc, bv = sk.vec_mask(bp, bc, bv, last_update, bar, False)
+    bp, bc, bv = sk.masked_bonds(n, b_ptr, b_cols, b_raw, sk.VALUE_PROPORTION, True,
+                                 last_update, False, np.uint64(0), bar)
     sk.inplace_col_normalize(bp, bc, bv, n)
     dp, dc, dv = sk.row_hadamard(cp, cc, cv, active_stake)
     sk.inplace_col_normalize(dp, dc, dv, n)

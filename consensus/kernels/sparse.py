@@ -196,134 +196,101 @@ VALUE_PROPORTION = 1
 
 
 @njit(cache=True)
-def stored_rows(n, indptr, cols, raw, filter_cols, value_kind):
-    """Rows of UIDs < n in storage order (missing rows empty), values converted to I32F32."""
+def _stored_value(raw, value_kind):
+    v = from_int(raw)
+    if value_kind == VALUE_PROPORTION:
+        v = div(v, U16_MAX_FIXED)
+    return v
+
+
+@njit(cache=True)
+def masked_weights(n, indptr, cols, raw, value_kind, filter_cols, permits, owner,
+                   last_update, bar, commit, use_commit):
+    """§3.5 in one pass: the stored rows of UIDs < n (storage order), then
+
+    * `mask_rows_sparse(!permits)`: row i kept only if i < len(permits) and permits[i];
+    * `mask_diag_sparse` / `mask_diag_sparse_except_index(owner)` (owner < 0: none);
+    * `vec_mask_sparse_matrix(last_update, bar, <=)` and, if ``use_commit``,
+      `vec_mask_sparse_matrix(commit, bar, <)` (missing values count as 0);
+    * `inplace_row_normalize_sparse` (plain row sum; rows summing to <= 0 unchanged).
+
+    Columns >= n are dropped when ``filter_cols`` (`get_weights_sparse`).
+    """
     n_rows = len(indptr) - 1
     rows = min(n, n_rows)
-    last = indptr[rows] if rows > 0 else 0
-    first = indptr[0] if len(indptr) > 0 else 0
+    cap = indptr[rows] - indptr[0] if rows > 0 else 0
     out_ptr = np.zeros(n + 1, dtype=np.int64)
-    out_cols = np.empty(last - first, dtype=np.int64)
-    out_vals = np.empty(last - first, dtype=np.int64)
+    out_cols = np.empty(cap, dtype=np.int64)
+    out_vals = np.empty(cap, dtype=np.int64)
+    zero = np.uint64(0)
     k = 0
-    for i in range(n):
-        if i < rows:
+    for i in range(rows):
+        start = k
+        if i < len(permits) and permits[i]:
+            lu = last_update[i] if i < len(last_update) else zero
+            cb = commit[i] if i < len(commit) else zero
+            s = _I64(0)
             for p in range(indptr[i], indptr[i + 1]):
-                c = cols[p]
-                if filter_cols and c >= n:
+                j = cols[p]
+                if filter_cols and j >= n:
                     continue
-                v = from_int(raw[p])
-                if value_kind == VALUE_PROPORTION:
-                    v = div(v, U16_MAX_FIXED)
-                out_cols[k] = c
+                if j == i and i != owner:
+                    continue
+                reg = bar[j] if j < len(bar) else zero
+                if lu <= reg:
+                    continue
+                if use_commit and cb < reg:
+                    continue
+                v = _stored_value(raw[p], value_kind)
+                out_cols[k] = j
                 out_vals[k] = v
+                s += v  # plain sum, wraps
                 k += 1
+            if s > 0:
+                rs = recip(s)
+                for q in range(start, k):
+                    out_vals[q] = div_by(out_vals[q], s, rs)
+        out_ptr[i + 1] = k
+    for i in range(rows, n):
         out_ptr[i + 1] = k
     return out_ptr, out_cols[:k], out_vals[:k]
 
 
 @njit(cache=True)
-def compact(indptr, cols, vals, keep):
-    """The entries whose ``keep`` flag is set, order preserved."""
-    n = len(indptr) - 1
-    out_ptr = np.zeros(n + 1, dtype=np.int64)
-    m = 0
-    for p in range(len(keep)):
-        if keep[p]:
-            m += 1
-    out_cols = np.empty(m, dtype=np.int64)
-    out_vals = np.empty(m, dtype=np.int64)
-    k = 0
-    for i in range(n):
-        for p in range(indptr[i], indptr[i + 1]):
-            if keep[p]:
-                out_cols[k] = cols[p]
-                out_vals[k] = vals[p]
-                k += 1
-        out_ptr[i + 1] = k
-    return out_ptr, out_cols, out_vals
+def masked_bonds(n, indptr, cols, raw, value_kind, per_row, last_update, use_scalar, scalar, bar):
+    """`get_bonds_sparse` rows of UIDs < n (columns not filtered), then the registration mask.
 
-
-@njit(cache=True)
-def mask_rows(mask, indptr, cols, vals):
-    """`mask_rows_sparse`: row i emptied where mask[i] is true or missing."""
-    keep = np.ones(len(cols), dtype=np.bool_)
-    for i in range(len(indptr) - 1):
-        if i >= len(mask) or mask[i]:
-            keep[indptr[i]:indptr[i + 1]] = False
-    return compact(indptr, cols, vals, keep)
-
-
-@njit(cache=True)
-def mask_diag(indptr, cols, vals, except_index):
-    """`mask_diag_sparse` (except_index < 0) / `mask_diag_sparse_except_index`."""
-    keep = np.ones(len(cols), dtype=np.bool_)
-    for i in range(len(indptr) - 1):
-        if i == except_index:
-            continue
-        for p in range(indptr[i], indptr[i + 1]):
-            if cols[p] == i:
-                keep[p] = False
-    return compact(indptr, cols, vals, keep)
-
-
-@njit(cache=True)
-def vec_mask(indptr, cols, vals, first, second, strict):
-    """`vec_mask_sparse_matrix` dropping (i, j) where first[i] <= second[j] (``<`` if strict).
-
-    Missing values count as 0; ``first``/``second`` are u64 arrays.
+    ``per_row`` (spec 103): `vec_mask_sparse_matrix(last_update, bar, <=)`; otherwise, if
+    ``use_scalar``: `scalar_vec_mask_sparse_matrix(scalar, bar, <=)`. Missing values are 0.
     """
-    keep = np.ones(len(cols), dtype=np.bool_)
+    n_rows = len(indptr) - 1
+    rows = min(n, n_rows)
+    cap = indptr[rows] - indptr[0] if rows > 0 else 0
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    out_cols = np.empty(cap, dtype=np.int64)
+    out_vals = np.empty(cap, dtype=np.int64)
     zero = np.uint64(0)
-    for i in range(len(indptr) - 1):
-        f = first[i] if i < len(first) else zero
+    k = 0
+    for i in range(rows):
+        lu = scalar
+        if per_row:
+            lu = last_update[i] if i < len(last_update) else zero
         for p in range(indptr[i], indptr[i + 1]):
             j = cols[p]
-            s = second[j] if j < len(second) else zero
-            if (f < s) if strict else (f <= s):
-                keep[p] = False
-    return compact(indptr, cols, vals, keep)
-
-
-@njit(cache=True)
-def scalar_vec_mask_le(indptr, cols, vals, scalar, vector):
-    """`scalar_vec_mask_sparse_matrix` dropping (i, j) where scalar <= vector[j] (or 0)."""
-    keep = np.ones(len(cols), dtype=np.bool_)
-    zero = np.uint64(0)
-    for p in range(len(cols)):
-        j = cols[p]
-        s = vector[j] if j < len(vector) else zero
-        if scalar <= s:
-            keep[p] = False
-    return compact(indptr, cols, vals, keep)
+            if per_row or use_scalar:
+                reg = bar[j] if j < len(bar) else zero
+                if lu <= reg:
+                    continue
+            out_cols[k] = j
+            out_vals[k] = _stored_value(raw[p], value_kind)
+            k += 1
+        out_ptr[i + 1] = k
+    for i in range(rows, n):
+        out_ptr[i + 1] = k
+    return out_ptr, out_cols[:k], out_vals[:k]
 
 
 # -- row and column operations ---------------------------------------------------------
-
-@njit(cache=True)
-def inplace_row_normalize(indptr, vals):
-    for i in range(len(indptr) - 1):
-        a, b = indptr[i], indptr[i + 1]
-        s = _I64(0)
-        for p in range(a, b):
-            s += vals[p]
-        if s > 0:
-            rs = recip(s)
-            for p in range(a, b):
-                vals[p] = div_by(vals[p], s, rs)
-
-
-@njit(cache=True)
-def row_sum(indptr, vals):
-    n = len(indptr) - 1
-    out = np.zeros(n, dtype=np.int64)
-    for i in range(n):
-        s = _I64(0)
-        for p in range(indptr[i], indptr[i + 1]):
-            s += vals[p]
-        out[i] = s
-    return out
-
 
 @njit(cache=True)
 def inplace_col_normalize(indptr, cols, vals, columns):
@@ -342,19 +309,63 @@ def inplace_col_normalize(indptr, cols, vals, columns):
 
 
 @njit(cache=True)
-def inplace_col_max_upscale(indptr, cols, vals, columns):
-    col_max = np.zeros(columns, dtype=np.int64)
+def classic_dividends_and_bonds(indptr, cols, vals, incentive, columns, permits_new, n):
+    """The end of classic Yuma (§3.8b steps 7-9 and the bond rows of §3.10), fused:
+
+    `inplace_col_normalize_sparse(ema, columns)`; dividends =
+    `matmul_transpose_sparse(ema, incentive)` (not yet normalised); then
+    `inplace_col_max_upscale_sparse(ema, columns)` applied only to the rows that are written
+    (UIDs < n with a new permit), as u16 proportions. Returns dividends and the bond rows.
+    """
+    rows = len(indptr) - 1
+    col_sum = np.zeros(columns, dtype=np.int64)
     for p in range(len(cols)):
         j = cols[p]
-        if j < columns and col_max[j] < vals[p]:
-            col_max[j] = vals[p]
+        if j < columns:
+            col_sum[j] = sat_add(col_sum[j], vals[p])
+    rsum = np.empty(columns, dtype=np.float64)
+    for j in range(columns):
+        rsum[j] = recip(col_sum[j])
+    normed = np.empty(len(vals), dtype=np.int64)
+    col_max = np.zeros(columns, dtype=np.int64)
+    dividends = np.zeros(rows, dtype=np.int64)
+    for i in range(rows):
+        acc = _I64(0)
+        for p in range(indptr[i], indptr[i + 1]):
+            j = cols[p]
+            v = vals[p]
+            if j < columns:
+                if col_sum[j] != 0:
+                    v = div_by(v, col_sum[j], rsum[j])
+                if col_max[j] < v:
+                    col_max[j] = v
+            normed[p] = v
+            x = incentive[j] if j < len(incentive) else _I64(0)
+            acc = sat_add(acc, mul(x, v))
+        dividends[i] = acc
     rmax = np.empty(columns, dtype=np.float64)
     for j in range(columns):
         rmax[j] = recip(col_max[j])
-    for p in range(len(cols)):
-        j = cols[p]
-        if j < columns and col_max[j] != 0:
-            vals[p] = div_by(vals[p], col_max[j], rmax[j])
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    total = 0
+    for i in range(min(n, rows)):
+        if i < len(permits_new) and permits_new[i]:
+            total += indptr[i + 1] - indptr[i]
+    out_cols = np.empty(total, dtype=np.int64)
+    out_vals = np.empty(total, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        if i < rows and i < len(permits_new) and permits_new[i]:
+            for p in range(indptr[i], indptr[i + 1]):
+                j = cols[p]
+                v = normed[p]
+                if j < columns and col_max[j] != 0:
+                    v = div_by(v, col_max[j], rmax[j])
+                out_cols[k] = j
+                out_vals[k] = to_u16_proportion(v)
+                k += 1
+        out_ptr[i + 1] = k
+    return dividends, (out_ptr, out_cols, out_vals)
 
 
 @njit(cache=True)
@@ -421,29 +432,40 @@ def mat_vec_mul_row_sum(indptr, cols, vals, vector):
 
 
 @njit(cache=True)
-def col_clip(indptr, cols, vals, threshold):
-    """`col_clip_sparse`: clip at the column threshold; entries clipped to 0 dropped."""
+def col_clip_trust_ranks(indptr, cols, vals, threshold, stake, columns):
+    """`col_clip_sparse(W, threshold)`, and on the clipped rows in the same pass
+    `row_sum_sparse` (validator trust) and `matmul_sparse(·, stake, columns)` (ranks).
+
+    Clipping keeps (j, th) if th < v and th > 0, drops the entry if th < v and th <= 0, and
+    keeps (j, v) otherwise (explicit zeros survive).
+    """
     n = len(indptr) - 1
     out_ptr = np.zeros(n + 1, dtype=np.int64)
     out_cols = np.empty(len(cols), dtype=np.int64)
     out_vals = np.empty(len(cols), dtype=np.int64)
+    trust = np.zeros(n, dtype=np.int64)
+    ranks = np.zeros(columns, dtype=np.int64)
     k = 0
     for i in range(n):
+        s = stake[i] if i < len(stake) else _I64(0)
+        acc = _I64(0)
         for p in range(indptr[i], indptr[i + 1]):
             j = cols[p]
             v = vals[p]
             th = threshold[j] if j < len(threshold) else _I64(0)
             if th < v:
-                if th > 0:
-                    out_cols[k] = j
-                    out_vals[k] = th
-                    k += 1
-            else:
-                out_cols[k] = j
-                out_vals[k] = v
-                k += 1
+                if th <= 0:
+                    continue
+                v = th
+            out_cols[k] = j
+            out_vals[k] = v
+            k += 1
+            acc += v
+            if j < columns:
+                ranks[j] = sat_add(ranks[j], mul(s, v))
+        trust[i] = acc
         out_ptr[i + 1] = k
-    return out_ptr, out_cols[:k], out_vals[:k]
+    return out_ptr, out_cols[:k], out_vals[:k], trust, ranks
 
 
 # -- ascending walk over the touched columns of a row --------------------------------------
@@ -463,11 +485,15 @@ def _touched_ascending(touched, m, stamp, row_id, columns):
 
 @njit(cache=True)
 def interpolate(p1, c1, v1, p2, c2, v2, columns, ratio):
-    """`interpolate_sparse`: m1 + ratio·(m2 − m1); ratio 0 / 1 copy m1 / m2 unchanged."""
+    """`interpolate_sparse`: m1 + ratio·(m2 − m1); ratio 0 / 1 give m1 / m2 unchanged.
+
+    The 0 / 1 paths return the input arrays themselves (the runtime copies): callers never
+    modify ``weights_for_bonds`` in place.
+    """
     if ratio == 0:
-        return p1.copy(), c1.copy(), v1.copy()
+        return p1, c1, v1
     if ratio == ONE or len(p1) != len(p2):
-        return p2.copy(), c2.copy(), v2.copy()
+        return p2, c2, v2
     n = len(p1) - 1
     d1 = np.zeros(columns, dtype=np.int64)
     d2 = np.zeros(columns, dtype=np.int64)
@@ -703,63 +729,67 @@ def weighted_median_exact(stake, score, cur, lower, upper, minority, lo, hi):
             return _I64(0)
 
 
-@njit(cache=True)
-def _quantile_select(vals, stk, m, minority, below, total):
-    """Weighted quantile of ``m`` positive (value, stake) pairs above ``below`` stake.
+_KEY_BITS = 16  # UIDs are u16
+_KEY_MASK = np.int64((1 << _KEY_BITS) - 1)
+_VALUE_LIMIT = np.int64(1 << (63 - _KEY_BITS))
 
-    Returns the smallest value v with below + stake(<= v) > minority, else the largest value.
-    Exact integer sums (the caller guarantees they cannot overflow).
+
+@njit(cache=True)
+def _quantile_select(keys, a, b, use_stake, minority, below, total):
+    """Weighted quantile over keys[a:b] (packed ``value << 16 | k``, reordered in place).
+
+    Returns the value of the smallest key K with below + stake(keys <= K) > minority, else
+    the largest value. Ordering by (value, k) instead of by value gives the same value: the
+    first key crossing the threshold lies in the first value group that crosses it. Exact
+    integer sums (the caller guarantees they cannot overflow).
     """
-    a = 0
-    b = m  # current candidates vals[a:b] (reordered in place)
     lo = below
     hi = total
     while True:
         if b - a == 1:
-            return vals[a]
-        pivot = vals[a + (b - a) // 2]
-        # three-way partition of vals[a:b]: < pivot | == pivot | > pivot
+            return keys[a] >> _KEY_BITS
+        pivot = keys[a + (b - a) // 2]
+        # Lomuto-style split of keys[a:b] into < pivot | pivot | > pivot (keys are distinct)
         lt = a
-        gt = b
-        t = a
         lo_stake = _I64(0)
-        hi_stake = _I64(0)
-        while t < gt:
-            v = vals[t]
-            if v < pivot:
-                lo_stake += stk[t]
-                vals[t], vals[lt] = vals[lt], vals[t]
-                stk[t], stk[lt] = stk[lt], stk[t]
+        for t in range(a, b):
+            x = keys[t]
+            if x < pivot:
+                lo_stake += use_stake[x & _KEY_MASK]
+                keys[t] = keys[lt]
+                keys[lt] = x
                 lt += 1
-                t += 1
-            elif v > pivot:
-                gt -= 1
-                hi_stake += stk[t]
-                vals[t], vals[gt] = vals[gt], vals[t]
-                stk[t], stk[gt] = stk[gt], stk[t]
-            else:
-                t += 1
-        if minority < lo + lo_stake and lt > a:
-            hi = lo + lo_stake
+        # pivot is now somewhere in keys[lt:b]; move it to lt
+        for t in range(lt, b):
+            if keys[t] == pivot:
+                keys[t] = keys[lt]
+                keys[lt] = pivot
+                break
+        below_pivot = lo + lo_stake
+        through_pivot = below_pivot + use_stake[pivot & _KEY_MASK]
+        if minority < below_pivot and lt > a:
+            hi = below_pivot
             b = lt
-        elif hi - hi_stake <= minority and gt < b:
-            lo = hi - hi_stake
-            a = gt
+        elif through_pivot <= minority and lt + 1 < b:
+            lo = through_pivot
+            a = lt + 1
         else:
-            return pivot
+            return pivot >> _KEY_BITS
 
 
 @njit(cache=True)
 def weighted_median_col(stake, indptr, cols, vals, columns, majority):
     """`weighted_median_col_sparse`: per-column kappa-quantile over positive-stake rows.
 
-    When the renormalised stakes are non-negative and their exact sum is below 2^61 (always,
-    for stakes produced by the epoch's own normalisation) no saturating add can saturate,
-    and the runtime's mid-pivot search provably returns the order-independent quantile
-    "smallest score v with stake(score <= v) > minority, else the largest score". That is
-    computed from each column's non-zero entries plus one bucket for all zero scores
-    (absent entries and explicit zeros), in O(nnz). Otherwise the runtime's search is
-    replayed step for step on dense columns.
+    When the renormalised stakes are non-negative with an exact sum below 2^61 and every
+    score is in [0, 2^47) (always, for the epoch's own normalised weights), no saturating
+    add can saturate and the runtime's mid-pivot search provably returns the
+    order-independent quantile "smallest score v with stake(score <= v) > minority, else the
+    largest score" (at a pivot above it the lower side already holds more than minority, at a
+    pivot below it the pivot and everything under it hold at most minority). That is computed
+    per column from its entries (packed with their row, later duplicates in a row winning)
+    plus one bucket, value 0, for the rows without an entry, in expected O(nnz). Otherwise
+    the runtime's search is replayed step for step on dense columns.
     """
     n_rows = len(indptr) - 1
     rows = min(len(stake), n_rows)
@@ -777,34 +807,8 @@ def weighted_median_col(stake, indptr, cols, vals, columns, majority):
     stake_sum = plain_sum(use_stake)
     minority = sat_sub(stake_sum, majority)
     out = np.zeros(columns, dtype=np.int64)
-
-    # column lists of (k, value) from positive-stake rows, row order kept (stable by column)
-    count = np.zeros(columns + 1, dtype=np.int64)
-    for i in range(rows):
-        if kpos[i] >= 0:
-            for p in range(indptr[i], indptr[i + 1]):
-                c = cols[p]
-                if c < columns:
-                    count[c + 1] += 1
-    for c in range(columns):
-        count[c + 1] += count[c]
-    nnz = count[columns]
-    ck = np.empty(nnz, dtype=np.int64)
-    cv = np.empty(nnz, dtype=np.int64)
-    fill = count[:columns].copy()
-    for i in range(rows):
-        k = kpos[i]
-        if k >= 0:
-            for p in range(indptr[i], indptr[i + 1]):
-                c = cols[p]
-                if c < columns:
-                    f = fill[c]
-                    if f > count[c] and ck[f - 1] == k:
-                        cv[f - 1] = vals[p]  # the same column twice in a row: later wins
-                    else:
-                        ck[f] = k
-                        cv[f] = vals[p]
-                        fill[c] = f + 1
+    if K == 0:
+        return out
 
     safe = True
     total = _I64(0)
@@ -815,46 +819,74 @@ def weighted_median_col(stake, indptr, cols, vals, columns, majority):
             break
         total += s
 
-    if safe:
-        sel_v = np.empty(K, dtype=np.int64)
-        sel_s = np.empty(K, dtype=np.int64)
+    # column lists of (k, value) from positive-stake rows, row order kept (stable by column)
+    start = np.zeros(columns + 1, dtype=np.int64)
+    for i in range(rows):
+        if kpos[i] >= 0:
+            for p in range(indptr[i], indptr[i + 1]):
+                c = cols[p]
+                if c < columns:
+                    start[c + 1] += 1
+    for c in range(columns):
+        start[c + 1] += start[c]
+    keys = np.empty(start[columns], dtype=np.int64)
+    fill = start[:columns].copy()
+    for i in range(rows):
+        k = kpos[i]
+        if k >= 0:
+            for p in range(indptr[i], indptr[i + 1]):
+                c = cols[p]
+                if c < columns:
+                    v = vals[p]
+                    if v < 0 or v >= _VALUE_LIMIT:
+                        safe = False
+                    key = (v << _KEY_BITS) | k
+                    f = fill[c]
+                    if f > start[c] and (keys[f - 1] & _KEY_MASK) == k:
+                        keys[f - 1] = key  # the same column twice in a row: later wins
+                    else:
+                        keys[f] = key
+                        fill[c] = f + 1
+
+    if not safe:
+        ck = np.empty(start[columns], dtype=np.int64)
+        cv = np.empty(start[columns], dtype=np.int64)
+        fill = start[:columns].copy()
+        for i in range(rows):
+            k = kpos[i]
+            if k >= 0:
+                for p in range(indptr[i], indptr[i + 1]):
+                    c = cols[p]
+                    if c < columns:
+                        f = fill[c]
+                        if f > start[c] and ck[f - 1] == k:
+                            cv[f - 1] = vals[p]
+                        else:
+                            ck[f] = k
+                            cv[f] = vals[p]
+                            fill[c] = f + 1
+        score = np.zeros(K, dtype=np.int64)
+        cur = np.empty(K, dtype=np.int64)
+        lower = np.empty(K, dtype=np.int64)
+        upper = np.empty(K, dtype=np.int64)
         for c in range(columns):
-            if K == 0:
-                continue
-            m = 0
-            nonzero_stake = _I64(0)
-            any_negative = False
-            for f in range(count[c], fill[c]):
-                v = cv[f]
-                if v != 0:
-                    if v < 0:
-                        any_negative = True
-                    sel_v[m] = v
-                    sel_s[m] = use_stake[ck[f]]
-                    nonzero_stake += sel_s[m]
-                    m += 1
-            if any_negative:
-                out[c] = _dense_column_median(use_stake, ck, cv, count[c], fill[c], K, minority, stake_sum)
-                continue
-            zeros = K - m  # UIDs scoring 0 (no entry, or an explicit zero)
-            zero_stake = total - nonzero_stake
-            if zeros > 0 and (zero_stake > minority or m == 0):
-                out[c] = 0
-            else:
-                out[c] = _quantile_select(sel_v, sel_s, m, minority, zero_stake if zeros > 0 else _I64(0), total)
+            score[:] = 0
+            for f in range(start[c], fill[c]):
+                score[ck[f]] = cv[f]
+            out[c] = weighted_median_exact(use_stake, score, cur, lower, upper, minority, _I64(0), stake_sum)
         return out
 
     for c in range(columns):
-        out[c] = _dense_column_median(use_stake, ck, cv, count[c], fill[c], K, minority, stake_sum)
+        a = start[c]
+        b = fill[c]
+        m = b - a
+        if m == 0:
+            continue  # every score 0
+        present = _I64(0)
+        for f in range(a, b):
+            present += use_stake[keys[f] & _KEY_MASK]
+        below = total - present  # rows without an entry score 0, below every key
+        if m < K and below > minority:
+            continue  # the quantile is 0
+        out[c] = _quantile_select(keys, a, b, use_stake, minority, below if m < K else _I64(0), total)
     return out
-
-
-@njit(cache=True)
-def _dense_column_median(use_stake, ck, cv, a, b, K, minority, stake_sum):
-    score = np.zeros(K, dtype=np.int64)
-    for f in range(a, b):
-        score[ck[f]] = cv[f]
-    cur = np.empty(K, dtype=np.int64)
-    lower = np.empty(K, dtype=np.int64)
-    upper = np.empty(K, dtype=np.int64)
-    return weighted_median_exact(use_stake, score, cur, lower, upper, minority, _I64(0), stake_sum)
