@@ -7,6 +7,15 @@ Layers, bottom up: transport (:mod:`chainkit.rpc`, :mod:`chainkit.replay`) → b
 """
 
 from .client import Block, BlockRef, Chain
+from .epoch import find_epoch_block, snapshot_epoch
 from .errors import ChainError
+from .layout import Era, era_for_spec
+from .metagraph import Metagraph, snapshot_metagraph
+from .replay import RecordingTransport, ReplayTransport
+from .snapshot import load_epoch, load_metagraph, save_epoch, save_metagraph
 
-__all__ = ["Block", "BlockRef", "Chain", "ChainError"]
+__all__ = [
+    "Block", "BlockRef", "Chain", "ChainError", "Era", "Metagraph", "RecordingTransport",
+    "ReplayTransport", "era_for_spec", "find_epoch_block", "load_epoch", "load_metagraph",
+    "save_epoch", "save_metagraph", "snapshot_epoch", "snapshot_metagraph",
+]  # fmt: skip

@@ -154,6 +154,8 @@ def _from_runtime_api(blk: Block, netuid: int) -> Metagraph:
     if blk.api_method(_API_STATE) is not None:
         state = blk.call(_API_STATE, netuid)
         results[_API_STATE] = state
+        if state is None:  # the runtime's answer for a subnet that does not exist
+            raise UnknownNetuid(netuid, blk.number)
     graph = None
     if (m := blk.api_method(_API_MECHAGRAPH)) is not None:
         count = _struct_field_count(blk, m.output)
@@ -163,9 +165,9 @@ def _from_runtime_api(blk: Block, netuid: int) -> Metagraph:
         count = _struct_field_count(blk, m.output)
         graph = blk.call(_API_METAGRAPH, netuid, list(range(count)))
         results[_API_METAGRAPH] = graph
-    # get_subnet_state answers None for a subnet that does not exist; without it, an empty
-    # neuron list is the only sign (a subnet always has its owner registered).
-    if (_API_STATE in results and state is None) or (_API_STATE not in results and not lite):
+    # Without get_subnet_state an empty neuron list is the only sign of a missing subnet
+    # (a subnet always has its owner registered).
+    if not lite:
         raise UnknownNetuid(netuid, blk.number)
 
     lite = sorted(lite, key=lambda r: r["uid"])
