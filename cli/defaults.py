@@ -7,13 +7,23 @@ from pathlib import Path
 import fixtures
 
 FIXTURES = Path(fixtures.__file__).resolve().parent
+RECORDING = FIXTURES / "localnet" / "recording" / "chainkit_spec103.json"
 
 
 def default_case_path() -> Path:
-    """The bundled spec-103 epoch case recorded from a real runtime (see fixtures/localnet)."""
+    """The first bundled spec-103 epoch case recorded from the real runtime (fixtures/localnet)."""
     cases = sorted((FIXTURES / "localnet" / "oracle103").glob("*.json"))
     if not cases:
         from .main import Fail
 
         raise Fail("no bundled epoch case found in the package (fixtures/localnet/oracle103 is empty)")
     return cases[0]
+
+
+def default_recording() -> Path:
+    """The bundled recording of a real spec-103 runtime run offline (fixtures/localnet/recording)."""
+    if not RECORDING.exists():
+        from .main import Fail
+
+        raise Fail(f"the bundled recording is missing from the package ({RECORDING})")
+    return RECORDING

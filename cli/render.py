@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import contextlib
+import csv
+import sys
+from typing import Any, Callable, Iterable, Iterator
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 
-def console(no_color: bool = False) -> Console:
-    return Console(no_color=no_color, highlight=False, soft_wrap=False)
+def console(no_color: bool = False, stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped or captured output has no terminal width: give tables room instead of 80 columns.
+    width = None if stream.isatty() else 200
+    return Console(no_color=no_color, highlight=False, soft_wrap=False, stderr=stderr, width=width)
 
 
 def _short(v: Any, width: int = 60) -> str:
@@ -46,3 +53,130 @@ def epoch_cases(con: Console, results: Iterable[Any], engine: str) -> None:
     if results and len(results) > 1:
         ok = sum(1 for r in results if r.mismatches == [])
         con.print(f"{ok}/{len(results)} cases match exactly")
+
+
+def _verdict(ok: bool) -> str:
+    return "[green]exact match[/]" if ok else "[bold red]MISMATCH[/]"
+
+
+def _hk(hotkey: str | None) -> str:
+    return "" if not hotkey else hotkey[:10] + "…"
+
+
+def verify_result(con: Console, r: Any, engine: str) -> None:
+    t = Table(title=f"Subnet {r.netuid}, epoch at block {r.epoch_block}", title_justify="left", show_header=False)
+    t.add_column("k", style="bold")
+    t.add_column("v")
+    t.add_row("runtime", f"spec {r.spec_version} → variant {r.variant} ({engine} engine)")
+    t.add_row("inputs (E−1)", str(r.block_hashes.get("inputs")))
+    t.add_row("outputs (E)", str(r.block_hashes.get("outputs")))
+    t.add_row("UIDs compared", str(r.uids_compared))
+    t.add_row("fields compared", ", ".join(r.fields_compared))
+    t.add_row("mismatches", str(len(r.mismatches)))
+    t.add_row("result", _verdict(r.ok))
+    con.print(t)
+    if r.mismatches:
+        d = Table(title="Mismatched values (chain vs recomputed)", title_justify="left")
+        for col in ("uid", "hotkey", "field", "chain", "recomputed", "difference"):
+            d.add_column(col, justify="right" if col in ("uid", "difference") else "left")
+        for m in r.mismatches[:500]:
+            diff = ""
+            if isinstance(m.chain, (int, bool)) and isinstance(m.recomputed, (int, bool)):
+                diff = f"{int(m.recomputed) - int(m.chain):+d}"
+            d.add_row(str(m.uid), _hk(r.hotkey(m.uid)), m.field, _short(m.chain), _short(m.recomputed), diff)
+        if len(r.mismatches) > 500:
+            d.add_row("…", "", f"{len(r.mismatches) - 500} more", "", "", "")
+        con.print(d)
+
+
+@contextlib.contextmanager
+def progress(con: Console, enabled: bool, total: int, label: str) -> Iterator[Callable[[], None]]:
+    if not enabled:
+        yield lambda: None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=con, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda: bar.advance(task)
+
+
+def audit_results(con: Console, results: list, first: dict, engine: str) -> None:
+    t = Table(title=f"Audit: {len(results)} epochs ({engine} engine)", title_justify="left")
+    for col in ("subnet", "epoch block", "spec", "variant", "UIDs", "fields", "mismatches", "source", "result"):
+        t.add_column(col, justify="right" if col in ("subnet", "epoch block", "spec", "UIDs", "fields", "mismatches") else "left")
+    for r in results:
+        t.add_row(str(r.netuid), str(r.epoch_block), str(r.spec_version), r.variant, str(r.uids_compared),
+                  str(len(r.fields_compared)), str(len(r.mismatches)), "cache" if r.cached else "computed",
+                  _verdict(r.ok))
+    con.print(t)
+    if first:
+        for netuid, r in sorted(first.items()):
+            con.print(f"[bold red]subnet {netuid}: first divergence at epoch block {r.epoch_block}[/]")
+            verify_result(con, r, engine)
+    else:
+        con.print(f"all {len(results)} epochs match the chain exactly")
+
+
+def explain(con: Console, netuid: int, uid: int, hotkey: str | None, read: Any, stages: list, stored_form: Callable) -> None:
+    t = Table(title=f"Subnet {netuid}, UID {uid} {hotkey or ''} — epoch at block {read.epoch_block} (spec {read.spec_version})",
+              title_justify="left")
+    for col in ("stage", "value", "recomputed (stored form)", "chain stored", "", "note"):
+        t.add_column(col)
+    for st in stages:
+        value = f"{st.value:.9f}" if isinstance(st.value, float) else _short(st.value, 30)
+        rec = stored_form(st)
+        chain = "" if st.chain is None else str(st.chain)
+        mark = ""
+        if st.chain is not None and rec is not None:
+            mark = "[green]=[/]" if rec == st.chain else "[bold red]≠[/]"
+        t.add_row(st.name, value, "" if rec is None else str(rec), chain, mark, st.note)
+    con.print(t)
+
+
+def metagraph_table(con: Console, mg: Any) -> None:
+    cols = [f for f in ("uid", "hotkey", "active", "validator_permit", "stake", "incentive", "dividends",
+                        "consensus", "trust", "rank", "validator_trust", "emission", "last_update") if f in mg.arrays]
+    t = Table(title=f"Subnet {mg.netuid} at block {mg.block} (spec {mg.spec_version}, {mg.n} UIDs, via {mg.source})",
+              title_justify="left")
+    for c in cols:
+        t.add_column(c, justify="left" if c == "hotkey" else "right")
+    for uid in range(mg.n):
+        row = []
+        for c in cols:
+            v = mg.arrays[c][uid].item()
+            row.append(_hk(v) if c == "hotkey" else ("✓" if v is True else "" if v is False else str(v)))
+        t.add_row(*row)
+    con.print(t)
+
+
+def metagraph_csv(mg: Any) -> None:
+    w = csv.writer(sys.stdout)
+    w.writerow(mg.fields)
+    cols = [mg.arrays[f].tolist() for f in mg.fields]
+    for row in zip(*cols):
+        w.writerow([int(v) if isinstance(v, bool) else v for v in row])
+
+
+def metagraph_diff(con: Console, a: Any, b: Any, changes: list) -> None:
+    t = Table(title=f"Subnet {a.netuid}: block {a.block} → {b.block}, {len(changes)} changes", title_justify="left")
+    for col in ("uid", "field", "before", "after"):
+        t.add_column(col)
+    for c in changes[:1000]:
+        t.add_row(str(c.uid), c.field, _short(c.before, 30), _short(c.after, 30))
+    con.print(t)
+
+
+def epoch_snapshot(con: Console, inputs: Any, outputs: Any, meta: dict) -> None:
+    t = Table(title=f"Epoch snapshot: subnet {inputs.netuid}, block {inputs.current_block}", title_justify="left",
+              show_header=False)
+    t.add_column("k", style="bold")
+    t.add_column("v")
+    for k in ("spec_version", "epoch_block", "endpoint"):
+        if k in meta:
+            t.add_row(k, str(meta[k]))
+    t.add_row("n", str(inputs.n))
+    t.add_row("rao_emission", str(inputs.rao_emission))
+    t.add_row("weights entries", str(len(inputs.weights.cols)))
+    t.add_row("bonds entries", str(len(inputs.bonds.cols)))
+    t.add_row("outputs", ", ".join(outputs.field_names()) if outputs is not None else "none")
+    con.print(t)
