@@ -88,23 +88,30 @@ class Recording:
             raise ChainError(f"cannot read recording file {path}: {e}") from None
         if not isinstance(data, dict) or not data:
             raise ChainError(f"recording file {path} holds no recordings")
-        if recording is None:
-            if len(data) != 1:
-                raise ChainError(
-                    f"recording file {path} holds {len(data)} recordings; name one of: "
-                    + ", ".join(sorted(data))
-                )
-            recording = next(iter(data))
-        if recording not in data:
+        if recording is not None and recording not in data:
             raise ChainError(
                 f"no recording {recording!r} in {path}; it has: " + ", ".join(sorted(data))
             )
+        # Without a name, every recording in the file answers: requests they agree on are
+        # served, requests they answer differently are refused as ambiguous (never guessed).
+        names = [recording] if recording is not None else sorted(data)
         entries: dict[str, dict[str, Any]] = {}
-        for method, calls in data[recording].items():
-            entries[method] = {
-                canonical_params(method, json.loads(k)): v for k, v in calls.items()
-            }
-        rec = cls(recording, f"{path}#{recording}", entries)
+        for name in names:
+            calls_by_method = data[name]
+            if not isinstance(calls_by_method, dict):
+                raise ChainError(f"recording {name!r} in {path} is not a {{method: {{params: response}}}} map")
+            for method, calls in calls_by_method.items():
+                into = entries.setdefault(method, {})
+                for k, v in calls.items():
+                    key = canonical_params(method, json.loads(k))
+                    if key in into and into[key] != v and not (isinstance(into[key], dict) and "__ambiguous__" in into[key]):
+                        into[key] = {"__ambiguous__": sorted({*_origins(into[key], name), name})}
+                    elif key in into and isinstance(into[key], dict) and "__ambiguous__" in into[key]:
+                        into[key]["__ambiguous__"] = sorted({*into[key]["__ambiguous__"], name})
+                    else:
+                        into.setdefault(key, v)
+        label = recording if recording is not None else (names[0] if len(names) == 1 else f"{len(names)} recordings merged")
+        rec = cls(label, f"{path}#{recording}" if recording is not None else str(path), entries)
         dirs = [path.parent] + [Path(d) for d in (metadata_dirs or [])]
         for d in dirs:
             rec.add_metadata_dir(d)
@@ -134,6 +141,10 @@ class Recording:
         specs = self.spec_versions()
         # A recording made within one runtime answers for every block it touches.
         return next(iter(specs)) if len(specs) == 1 else None
+
+
+def _origins(response: Any, fallback: str) -> list[str]:
+    return response.get("__ambiguous__", [fallback]) if isinstance(response, dict) else [fallback]
 
 
 class ReplayTransport:
@@ -206,6 +217,10 @@ class ReplayTransport:
         calls = self.recording.entries.get(method, {})
         if key in calls:
             resp = calls[key]
+            if isinstance(resp, dict) and "__ambiguous__" in resp:
+                return {"error": {"code": REPLAY_MISSING_CODE, "message": (
+                    f"recordings {', '.join(resp['__ambiguous__'])} answer {method} {key} differently; "
+                    "name one as PATH#NAME")}}
             if isinstance(resp, dict) and "__cycle__" in resp:
                 # A rotating sequence of answers (upstream recorded retries this way).
                 seq = resp["__cycle__"]

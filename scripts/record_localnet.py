@@ -239,7 +239,48 @@ def record_reads(net: ln.Localnet, netuid: int, block_hash: str, events: bool) -
         rpc.call("state_queryStorageAt", [keys[i : i + QUERY_BATCH], block_hash])
 
 
-def run(out_dir: Path, epochs_per_subnet: int, chain_spec: str | None, seed: str, log=print) -> dict:
+CHAINKIT_FILE = "chainkit_spec103.json"
+
+
+def record_with_chainkit(net: ln.Localnet, runs: list, out_dir: Path, log=print) -> Path | None:
+    """Record the project's chain client (chainkit) reading each recorded block, if it can.
+
+    chainkit talks websocket to the same node and writes its own recording (chain-data format,
+    metadata beside it). Recorded: ``snapshot_metagraph(netuid, block)`` at E-1 and E of every
+    pair, and ``snapshot_epoch`` when chainkit has one.
+    """
+    try:
+        from chainkit import metagraph as ck_metagraph
+        from chainkit.client import Chain
+    except ImportError as e:
+        log(f"chainkit not importable ({e}); no chainkit recording")
+        return None
+    path = out_dir / CHAINKIT_FILE
+    if path.exists():
+        path.unlink()
+    port = net.rpc.url.rsplit(":", 1)[1]
+    chain = Chain(f"ws://127.0.0.1:{port}", record_to=path, record_name=RECORDING_NAME)
+    try:
+        snapshot_epoch = None
+        for mod in ("chainkit.epoch", "chainkit.snapshot", "chainkit.metagraph"):
+            with contextlib.suppress(ImportError):
+                snapshot_epoch = getattr(__import__(mod, fromlist=["x"]), "snapshot_epoch", None) or snapshot_epoch
+        for r in runs:
+            for block in (r.epoch_block - 1, r.epoch_block):
+                ck_metagraph.snapshot_metagraph(chain, r.netuid, block)
+            if snapshot_epoch is not None:
+                snapshot_epoch(chain, r.netuid, r.epoch_block)
+    finally:
+        chain.close()
+    log(f"chainkit recording: {path} ({path.stat().st_size} B)"
+        + ("" if snapshot_epoch else "; chainkit has no snapshot_epoch yet: metagraph reads only"))
+    return path
+
+
+def run(
+    out_dir: Path, epochs_per_subnet: int, chain_spec: str | None, seed: str, log=print,
+    with_chainkit: bool = True,
+) -> dict:
     rng = random.Random(seed)
     recorder = Recorder()
     t0 = time.monotonic()
@@ -297,6 +338,8 @@ def run(out_dir: Path, epochs_per_subnet: int, chain_spec: str | None, seed: str
                 if any(got[k] != want[k] for k in got):
                     raise ln.LocalnetError(f"netuid {r.netuid}: state at {h} read twice differs")
         recorder.active = False
+        if with_chainkit:
+            record_with_chainkit(net, runs, out_dir, log)
         v = net.runtime_version
         runtime = {
             "spec_name": v["specName"],
@@ -339,6 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=3, help="recorded epochs per subnet")
     ap.add_argument("--seed", default="taoaudit-recording")
     ap.add_argument("--chain-spec", default=None)
+    ap.add_argument("--no-chainkit", action="store_true", help="do not record chainkit's reads too")
     ap.add_argument("--proxy-seconds", type=float, default=None,
                     help="instead: start a node behind a recording proxy for this long, then save to --out")
     args = ap.parse_args(argv)
@@ -352,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 time.sleep(args.proxy_seconds)
         print(rec.save(args.out, file_name="proxy_recording.json"))
         return 0
-    run(args.out, args.epochs, args.chain_spec, args.seed)
+    run(args.out, args.epochs, args.chain_spec, args.seed, with_chainkit=not args.no_chainkit)
     return 0
 
 
