@@ -73,9 +73,18 @@ def test_metadata_is_served_from_files_beside_the_recording() -> None:
     assert v15.startswith("0x01") and "6d6574610f" in v15[:30]
 
 
-def test_several_recordings_need_a_name() -> None:
-    with pytest.raises(errors.ChainError, match="metagraph"):
-        Recording.load(WS)
+def test_several_recordings_merge_and_refuse_conflicts() -> None:
+    merged = ReplayTransport(WS)
+    named = ReplayTransport(WS, "metagraph")
+    # A request every recording answers alike is served from the merged file ...
+    method, key = next((m, k) for m, calls in named.recording.entries.items() for k in calls
+                       if m == "state_getRuntimeVersion" and k != "[]")
+    assert _rpc(merged, method, json.loads(key)) == _rpc(named, method, json.loads(key))
+    # ... and one they answer differently (the head moves between recordings) is refused.
+    head = _rpc(merged, "chain_getHead", [])
+    assert "error" in head and "differently" in head["error"]["message"]
+    with pytest.raises(errors.ChainError, match="no recording 'nope'"):
+        Recording.load(WS, "nope")
 
 
 def test_cycle_entries_rotate() -> None:
