@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -102,22 +101,3 @@ def test_large_compact_lengths() -> None:
     assert decode_vec_u16(scale_encode("Vec<u16>", [x & 0xFFFF for x in v])).tolist() == [x & 0xFFFF for x in v]
 
 
-def test_at_least_30x_faster_than_scalecodec_on_1024_rows() -> None:
-    rng = np.random.default_rng(1)
-    rows = []
-    for _ in range(1024):
-        k = int(rng.integers(0, 33))
-        p = rng.integers(0, 1024, size=2 * k).astype("<u2")
-        rows.append(compact(k) + p.tobytes())
-    t = time.perf_counter()
-    for r in rows:
-        RC.create_scale_object("Vec<(u16, u16)>", data=ScaleBytes(bytearray(r))).decode()
-    t_scale = time.perf_counter() - t
-    t_np = min(_timed(lambda: decode_rows(rows)) for _ in range(5))
-    assert t_scale / t_np >= 30, (t_scale, t_np)
-
-
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
