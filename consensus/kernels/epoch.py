@@ -126,36 +126,38 @@ def _bond_rows(n, permits_new, ptr, cols, vals):
 
 
 @njit(cache=True)
-def _bond_rows_103(n, permits_new, permits, ptr, cols, vals, s_ptr, s_cols, s_raw, s_present):
-    """New permit -> the EMA row as u16; permit lost -> []; otherwise the stored row (or none)."""
+def _written_bond_rows(n, permits_new, permits, ptr, cols, vals, s_ptr, s_cols, s_raw, s_present):
+    """Rows of an era that does not write every UID (spec 103, mainline before 320).
+
+    New permit -> the computed row (``ptr/cols/vals``, already u16); old permit only -> [];
+    otherwise the stored row is left as it was (or stays absent).
+    """
     out_ptr = np.zeros(n + 1, dtype=np.int64)
     present = np.zeros(n, dtype=np.bool_)
-    total = 0
-    for i in range(n):
-        if permits_new[i]:
-            total += ptr[i + 1] - ptr[i]
-        elif not permits[i] and s_present[i]:
-            total += s_ptr[i + 1] - s_ptr[i]
+    s_rows = len(s_ptr) - 1
+    total = len(cols)
+    for i in range(min(n, s_rows)):
+        total += s_ptr[i + 1] - s_ptr[i]
     out_cols = np.empty(total, dtype=np.int64)
     out_vals = np.empty(total, dtype=np.int64)
     k = 0
     for i in range(n):
-        if permits_new[i]:
+        if i < len(permits_new) and permits_new[i]:
             present[i] = True
             for p in range(ptr[i], ptr[i + 1]):
                 out_cols[k] = cols[p]
-                out_vals[k] = to_u16_proportion(vals[p])
+                out_vals[k] = vals[p]
                 k += 1
-        elif permits[i]:
+        elif i < len(permits) and permits[i]:
             present[i] = True
-        elif s_present[i]:
+        elif i < s_rows and s_present[i]:
             present[i] = True
             for p in range(s_ptr[i], s_ptr[i + 1]):
                 out_cols[k] = s_cols[p]
                 out_vals[k] = s_raw[p]
                 k += 1
         out_ptr[i + 1] = k
-    return out_ptr, out_cols, out_vals, present
+    return out_ptr, out_cols[:k], out_vals[:k], present
 
 
 @njit(cache=True)
@@ -182,9 +184,10 @@ def _emission_split(incentive, dividends, stake, active_stake):
 
 @njit(cache=True)
 def _mainline_core(
-    n, w_ptr, w_cols, w_raw, b_ptr, b_cols, b_raw, stake, inactive, permits, last_update, bar,
-    commit_blocks, use_commit, owner, owner_exempt, kappa, penalty, yuma3, liquid, alpha_lo,
-    alpha_hi, k_steep, ema_alpha, bonds_mask_on, last_tempo, max_validators, rank_trust, rao,
+    n, w_ptr, w_cols, w_raw, b_ptr, b_cols, b_raw, b_present, stake, inactive, permits,
+    last_update, bar, commit_blocks, use_commit, owner, owner_exempt, kappa, penalty, yuma3,
+    liquid, alpha_lo, alpha_hi, sigmoid_mode, k_steep, clamped_exp, ema_alpha, bonds_mask_on,
+    last_tempo, max_validators, rank_trust, write_all_rows, rao,
 ):
     # 3.3 permits (owner forced when exempt)
     permits = permits.copy()
@@ -231,7 +234,8 @@ def _mainline_core(
             if c != 0:
                 any_consensus = True
         if liquid and any_consensus:
-            ep, ec, ev = sk.mat_ema_alpha_liquid(fp, fc, fv, bp, bc, bv, consensus, alpha_lo, alpha_hi, k_steep)
+            ep, ec, ev = sk.mat_ema_alpha_liquid(fp, fc, fv, bp, bc, bv, consensus, alpha_lo, alpha_hi,
+                                                 sigmoid_mode, k_steep, clamped_exp)
         else:
             ep, ec, ev = sk.mat_ema(fp, fc, fv, bp, bc, bv, ema_alpha)
         norm = ev.copy()
@@ -254,6 +258,11 @@ def _mainline_core(
     server, validator, combined = _emission_split(incentive, dividends, stake, active_stake)
 
     # 3.10 outputs
+    bp, bc, bv = bonds
+    if write_all_rows:
+        bonds_out = (bp, bc, bv, np.ones(n, dtype=np.bool_))
+    else:
+        bonds_out = _written_bond_rows(n, permits_new, permits, bp, bc, bv, b_ptr, b_cols, b_raw, b_present)
     if rank_trust:
         pruning = sk.vec_max_upscale_to_u16(combined[:n]).astype(np.uint16)
     else:
@@ -266,7 +275,7 @@ def _mainline_core(
         sk.to_u16s(dividends, n),
         sk.to_u16s(validator_trust, n),
         sk.to_rao(combined, rao, n),
-        bonds,
+        bonds_out,
         sk.to_u16s(stake, n),
         sk.to_rao(server, rao, n),
         sk.to_rao(validator, rao, n),
@@ -317,7 +326,8 @@ def _spec103_core(
         sk.to_rao(combined, rao, n),
         sk.to_u16s(trust, n),
         sk.to_u16s(combined, n),
-        _bond_rows_103(n, permits_new, permits, ep, ec, ev, b_ptr, b_cols, b_raw, b_present),
+        _written_bond_rows(n, permits_new, permits, *_bond_rows(n, permits_new, ep, ec, ev),
+                           b_ptr, b_cols, b_raw, b_present),
     )
 
 
@@ -343,22 +353,28 @@ def epoch_mainline(inputs: EpochInputs, rules: MainlineRules) -> EpochOutputs:
     use_commit = bool(rules.commit_reveal_mask and hp.commit_reveal_enabled and inputs.commit_blocks is not None)
     commit = _u64(inputs.commit_blocks) if use_commit else np.zeros(0, dtype=np.uint64)
     last_tempo = bonds_mask_block(inputs, rules)
+    if rules.sigmoid_steepness_fix:
+        sigmoid_mode = sk.SIGMOID_FIXED
+        k_steep = I32F32.sat_div(I32F32.from_int(hp.alpha_sigmoid_steepness), I32F32.from_int(-100))
+    else:  # specs 273-282 stored the steepness as a u16
+        sigmoid_mode = sk.SIGMOID_U16
+        k_steep = I32F32.from_int(hp.alpha_sigmoid_steepness & 0xFFFF)
     out = _mainline_core(
-        n, *_rows_arrays(inputs.weights), *_rows_arrays(inputs.bonds), stake, inactive,
-        _bool(inputs.validator_permit), _u64(last_update), bar, commit, use_commit, owner,
-        rules.owner_exempt,
+        n, *_rows_arrays(inputs.weights), *_rows_arrays(inputs.bonds), _bool(inputs.bonds.present),
+        stake, inactive, _bool(inputs.validator_permit), _u64(last_update), bar, commit,
+        use_commit, owner, rules.owner_exempt,
         I32F32.safe_div(I32F32.from_int(hp.kappa), I32F32.from_int(U16_MAX)),
         I32F32.safe_div(I32F32.from_int(hp.bonds_penalty), I32F32.from_int(U16_MAX)),
         bool(hp.yuma3), bool(hp.liquid_alpha),
         u16_proportion_to_fixed(hp.alpha_low), u16_proportion_to_fixed(hp.alpha_high),
-        I32F32.sat_div(I32F32.from_int(hp.alpha_sigmoid_steepness), I32F32.from_int(-100)),
+        sigmoid_mode, k_steep, rules.clamped_sigmoid_exp,
         ema_alpha_constant(hp.bonds_moving_average),
         last_tempo <= U64_MAX, np.uint64(min(last_tempo, U64_MAX)),
-        hp.max_allowed_validators, rules.writes_rank_trust_pruning, np.uint64(inputs.rao_emission),
+        hp.max_allowed_validators, rules.writes_rank_trust_pruning, rules.writes_all_bond_rows,
+        np.uint64(inputs.rao_emission),
     )
     (active, permits_new, consensus, incentive, dividends, vtrust, emission, bonds, stake_weight,
      server, validator, trust, pruning) = out
-    bp, bc, bv = bonds
     rt = rules.writes_rank_trust_pruning
     return EpochOutputs(
         active=active,
@@ -368,7 +384,7 @@ def epoch_mainline(inputs: EpochInputs, rules: MainlineRules) -> EpochOutputs:
         dividends=dividends,
         validator_trust=vtrust,
         emission=emission,
-        bonds=SparseRows(bp, bc, bv, np.ones(n, dtype=bool)),
+        bonds=SparseRows(*bonds),
         stake_weight=stake_weight if rules.writes_stake_weight else None,
         server_emission=server,
         validator_emission=validator,

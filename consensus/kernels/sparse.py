@@ -18,6 +18,7 @@ from .fixed import (
     U16_MAX_FIXED,
     checked_mul,
     div,
+    exp_checked,
     exp_safe,
     from_int,
     mul,
@@ -26,12 +27,13 @@ from .fixed import (
     sat_div,
     sat_sub,
     to_u16_proportion,
+    udiv_fast,
+    udiv_fast_ok,
     umul128,
 )
 
 _I64 = np.int64
 _F2_32 = float(1 << 32)
-_LIM53 = np.int64(1 << 53)
 _LIM61 = np.int64(1 << 61)
 
 
@@ -40,30 +42,17 @@ _LIM61 = np.int64(1 << 61)
 @njit(cache=True)
 def recip(b):
     """A float64 reciprocal for :func:`div_by` (0.0 when b is outside the fast range)."""
-    if 0 < b < _LIM53:
+    if 0 < b < _LIM61:
         return _F2_32 / np.float64(b)
     return 0.0
 
 
 @njit(cache=True)
 def div_by(a, b, rb):
-    """`div(a, b)` with ``rb = recip(b)``: a float estimate corrected exactly.
-
-    For ``0 <= a < 2^53``, ``0 < b < 2^53`` and ``a < b * 2^20`` the quotient is < 2^52; the
-    estimate ``a * (2^32 / b)`` carries two roundings, so it is within 2 of the floor, and
-    the remainder ``a*2^32 - q*b`` (wrapping int64 arithmetic, exact because its true value
-    is within ``(-3b, 3b)``) corrects it. Anything else goes through the exact `div`.
-    """
-    if rb != 0.0 and 0 <= a < _LIM53 and (a >> 20) < b:
-        q = np.int64(np.float64(a) * rb)
-        r = (a << 32) - q * b
-        while r < 0:
-            q -= 1
-            r += b
-        while r >= b:
-            q += 1
-            r -= b
-        return q
+    """`div(a, b)` with ``rb = recip(b)``: one float multiply, then the exact correction of
+    :func:`consensus.kernels.fixed.udiv_fast` (see there for why it is exact)."""
+    if rb != 0.0 and udiv_fast_ok(a, b):
+        return udiv_fast(a, b, np.int64(np.float64(a) * rb))
     return div(a, b)
 
 
@@ -593,17 +582,35 @@ def mat_ema(pn, cn, vn, po, co, vo, alpha):
 
 # -- liquid alpha and the per-entry EMA (Yuma3) ----------------------------------------
 
+SIGMOID_FIXED = 0  # spec >= 283: x = (s / −100) ·sat (d − ½), s an i16
+SIGMOID_U16 = 1  # specs 273–282: x = −1 ·sat (s ·sat (d − ½)), s the u16 bits
+
+
 @njit(cache=True)
-def alpha_sigmoid(c, w, b, lo, hi, k, exp_cache_x, exp_cache_v):
-    """`alpha_sigmoid` with k = steepness / −100 precomputed; exp cached for one input."""
+def sigmoid_exponent(d, mode, k):
+    """The sigmoid's exponent; ``k`` is s / −100 (SIGMOID_FIXED) or I32F32(s as u16)."""
+    if mode == SIGMOID_FIXED:
+        return mul(k, sat_sub(d, ONE >> 1))
+    return mul(-ONE, mul(k, sat_sub(d, ONE >> 1)))
+
+
+@njit(cache=True)
+def sigmoid_exp(x, clamped):
+    """`exp_safe` (spec >= 365) or `exp(x).unwrap_or(0)` (before)."""
+    if clamped:
+        return exp_safe(x)
+    ok, e = exp_checked(x)
+    return e if ok else _I64(0)
+
+
+@njit(cache=True)
+def alpha_sigmoid(c, w, b, lo, hi, mode, k, clamped, cache):
+    """`alpha_sigmoid`; ``cache = [x, exp(x)]`` short-cuts the most common exponent."""
     diff_buy = min(max(sat_sub(w, c), _I64(0)), ONE)
     diff_sell = min(max(sat_sub(b, w), _I64(0)), ONE)
     d = diff_buy if w >= b else diff_sell
-    x = mul(k, sat_sub(d, ONE >> 1))
-    if x == exp_cache_x[0]:
-        e = exp_cache_v[0]
-    else:
-        e = exp_safe(x)
+    x = sigmoid_exponent(d, mode, k)
+    e = cache[1] if x == cache[0] else sigmoid_exp(x, clamped)
     sig = sat_div(ONE, sat_add(ONE, e))
     alpha = sat_add(lo, mul(sig, sat_sub(hi, lo)))
     return max(min(alpha, hi), lo)
@@ -629,7 +636,7 @@ def _merge_walk(indptr, cols, vals, i, width, val_at, stamp, tag):
 
 
 @njit(cache=True)
-def mat_ema_alpha_liquid(pn, cn, vn, po, co, vo, consensus, lo, hi, k):
+def mat_ema_alpha_liquid(pn, cn, vn, po, co, vo, consensus, lo, hi, mode, k, clamped):
     """`mat_ema_alpha_sparse(new, old, compute_liquid_alpha_values_sparse(new, old, c))`.
 
     The dense alpha matrix is never built: alpha_ij is only read for entries of `new`, so it
@@ -648,10 +655,9 @@ def mat_ema_alpha_liquid(pn, cn, vn, po, co, vo, consensus, lo, hi, k):
     out_cols = np.empty(len(cn), dtype=np.int64)
     out_vals = np.empty(len(cn), dtype=np.int64)
     # exp of the most common exponent: d = 0 (no buy/sell difference)
-    cache_x = np.empty(1, dtype=np.int64)
-    cache_v = np.empty(1, dtype=np.int64)
-    cache_x[0] = mul(k, sat_sub(_I64(0), ONE >> 1))
-    cache_v[0] = exp_safe(cache_x[0])
+    cache = np.empty(2, dtype=np.int64)
+    cache[0] = sigmoid_exponent(_I64(0), mode, k)
+    cache[1] = sigmoid_exp(cache[0], clamped)
     kk = 0
     for i in range(n):
         _merge_walk(pn, cn, vn, i, width, w_at, w_stamp, i)
@@ -661,7 +667,7 @@ def mat_ema_alpha_liquid(pn, cn, vn, po, co, vo, consensus, lo, hi, k):
             if j < width:
                 w = w_at[j] if w_stamp[j] == i else _I64(0)
                 b = b_at[j] if b_stamp[j] == i else _I64(0)
-                a = alpha_sigmoid(consensus[j], w, b, lo, hi, k, cache_x, cache_v)
+                a = alpha_sigmoid(consensus[j], w, b, lo, hi, mode, k, clamped, cache)
                 decayed[j] = mul(sat_sub(ONE, a), vo[p])
                 d_stamp[j] = i
         for p in range(pn[i], pn[i + 1]):
@@ -669,7 +675,7 @@ def mat_ema_alpha_liquid(pn, cn, vn, po, co, vo, consensus, lo, hi, k):
             if j < width:
                 w = w_at[j] if w_stamp[j] == i else _I64(0)
                 b = b_at[j] if b_stamp[j] == i else _I64(0)
-                a = alpha_sigmoid(consensus[j], w, b, lo, hi, k, cache_x, cache_v)
+                a = alpha_sigmoid(consensus[j], w, b, lo, hi, mode, k, clamped, cache)
                 inc = max(mul(a, vn[p]), _I64(0))
                 dec = decayed[j] if d_stamp[j] == i else _I64(0)
                 val = min(sat_add(dec, inc), ONE)
