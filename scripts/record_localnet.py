@@ -243,13 +243,17 @@ CHAINKIT_FILE = "chainkit_spec103.json"
 
 
 def record_with_chainkit(net: ln.Localnet, runs: list, out_dir: Path, log=print) -> Path | None:
-    """Record the project's chain client (chainkit) reading each recorded block, if it can.
+    """Record the project's chain client reading the chain the way the CLI's commands do.
 
     chainkit talks websocket to the same node and writes its own recording (chain-data format,
-    metadata beside it). Recorded: ``snapshot_metagraph(netuid, block)`` at E-1 and E of every
-    pair, and ``snapshot_epoch`` when chainkit has one.
+    metadata beside it), which is the package's embedded default data: it must answer every
+    README command offline. Recorded, at the head (the last block built): the subnet list,
+    the last three epochs of every subnet (what ``audit`` and ``verify`` read, inputs at E-1
+    and outputs at E), and each subnet's metagraph; and ``snapshot_metagraph`` at E-1 and E of
+    every recorded pair (``metagraph --block``, ``snapshot diff``).
     """
     try:
+        from chainkit import audit as ck_audit
         from chainkit import metagraph as ck_metagraph
         from chainkit.client import Chain
     except ImportError as e:
@@ -261,19 +265,17 @@ def record_with_chainkit(net: ln.Localnet, runs: list, out_dir: Path, log=print)
     port = net.rpc.url.rsplit(":", 1)[1]
     chain = Chain(f"ws://127.0.0.1:{port}", record_to=path, record_name=RECORDING_NAME)
     try:
-        snapshot_epoch = None
-        for mod in ("chainkit.epoch", "chainkit.snapshot", "chainkit.metagraph"):
-            with contextlib.suppress(ImportError):
-                snapshot_epoch = getattr(__import__(mod, fromlist=["x"]), "snapshot_epoch", None) or snapshot_epoch
+        head = chain.head().number
+        for netuid in ck_audit.subnet_netuids(chain):
+            for epoch_block in ck_audit.epoch_blocks(chain, netuid, count=3):
+                ck_audit.read_epoch(chain, netuid, epoch=epoch_block)
+            ck_metagraph.snapshot_metagraph(chain, netuid, head)
         for r in runs:
             for block in (r.epoch_block - 1, r.epoch_block):
                 ck_metagraph.snapshot_metagraph(chain, r.netuid, block)
-            if snapshot_epoch is not None:
-                snapshot_epoch(chain, r.netuid, r.epoch_block)
     finally:
         chain.close()
-    log(f"chainkit recording: {path} ({path.stat().st_size} B)"
-        + ("" if snapshot_epoch else "; chainkit has no snapshot_epoch yet: metagraph reads only"))
+    log(f"chainkit recording: {path} ({path.stat().st_size} B)")
     return path
 
 
