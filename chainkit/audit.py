@@ -20,7 +20,7 @@ from consensus.model import EpochInputs, EpochOutputs
 from consensus.registry import run_epoch, variant_for
 
 from .client import Chain
-from .epoch import find_epoch_block, snapshot_epoch
+from .epoch import _epoch_era as epoch_era, find_epoch_block, snapshot_epoch
 from .errors import ChainError
 
 CACHE_VERSION = 1
@@ -109,8 +109,36 @@ class EpochRead:
     block_hashes: dict[str, str | None]
 
 
+def require_subnet(chain: Chain, netuid: int, block: int | str | None = None) -> None:
+    """Refuse a netuid that is not a subnet, naming the ones that exist.
+
+    Checked at ``block`` (default head). A recording that holds the subnet list only at its
+    head is checked there, and the message says so.
+    """
+    from .errors import MissingRecordingEntry, UnknownNetuid
+
+    where = block
+    try:
+        existing = subnet_netuids(chain, block)
+    except MissingRecordingEntry:
+        if block is None:
+            return
+        try:
+            existing = subnet_netuids(chain, None)
+            where = f"{chain.head().number} (the recording's head)"
+        except MissingRecordingEntry:
+            return  # the recording cannot tell; the reads themselves will say what is missing
+    if netuid not in existing:
+        raise UnknownNetuid(netuid, where if where is not None else chain.head().number, existing)
+
+
 def read_epoch(chain: Chain, netuid: int, *, block: int | str | None = None, epoch: int | None = None) -> EpochRead:
     """The epoch at block ``epoch`` exactly, or the last one at or before ``block`` (default head)."""
+    # Refuse an era we cannot read or recompute before reading anything else.
+    probe = chain.at(epoch if epoch is not None else (block if block is not None else chain.head().number))
+    epoch_era(probe)
+    variant_for(probe.spec_version)
+    require_subnet(chain, netuid, epoch if epoch is not None else block)
     if epoch is None:
         at = block if block is not None else chain.head().number
         epoch = find_epoch_block(chain, netuid, at)

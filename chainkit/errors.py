@@ -47,10 +47,13 @@ class BlockInFuture(ChainError):
 
 
 class UnknownNetuid(ChainError):
-    def __init__(self, netuid: int, block: int | None = None) -> None:
+    def __init__(self, netuid: int, block: int | str | None = None, existing: list[int] | None = None) -> None:
         self.netuid, self.block = netuid, block
         at = f" at block {block}" if block is not None else ""
-        super().__init__(f"subnet netuid {netuid} does not exist{at}")
+        there = ""
+        if existing is not None:
+            there = "; subnets there: " + (", ".join(map(str, existing)) or "none")
+        super().__init__(f"subnet netuid {netuid} does not exist{at}{there}")
 
 
 class UnsupportedSpec(ChainError):
@@ -84,7 +87,12 @@ class MissingRecordingEntry(ChainError):
     def __init__(self, method: str, params: object, recording: str = "") -> None:
         self.method, self.params = method, params
         where = f" in recording {recording!r}" if recording else ""
-        super().__init__(f"missing recording entry{where}: {method} {params}")
+        shown = str(params)
+        if len(shown) > 120:
+            shown = shown[:117] + "..."
+        super().__init__(
+            f"the data was not recorded{where}: {method} {shown} (record it with --record-to against a node)"
+        )
 
 
 class DecodeError(ChainError):

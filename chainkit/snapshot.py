@@ -86,14 +86,17 @@ def save_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta:
                 raise TypeError(f"array {name!r} has dtype object; snapshots hold numbers and strings only")
             with zf.open(f"{name}.npy", "w", force_zip64=True) as f:
                 np.lib.format.write_array(f, np.ascontiguousarray(a), allow_pickle=False)
+    blob = buf.getvalue()
     manifest = {
         "format": FORMAT,
         **dict(meta),
         "arrays_file": base.with_suffix(".npz").name,
+        # The file's own hash catches damage outside the arrays too (zip headers, names, dates).
+        "arrays_file_sha256": hashlib.sha256(blob).hexdigest(),
         "fields": list(arrays),
         "sha256": {name: array_digest(np.asarray(a)) for name, a in arrays.items()},
     }
-    _atomic_write(base.with_suffix(".npz"), buf.getvalue())
+    _atomic_write(base.with_suffix(".npz"), blob)
     manifest_path = base.with_suffix(".json")
     _atomic_write(manifest_path, (json.dumps(manifest, indent=1, default=_json_default) + "\n").encode())
     return manifest_path
@@ -115,6 +118,14 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[st
     if not isinstance(fields, list) or not isinstance(digests, dict) or set(fields) != set(digests):
         raise MalformedSnapshot(mpath, "manifest field list and hashes disagree")
     npz = mpath.with_name(str(manifest.get("arrays_file", base.with_suffix(".npz").name)))
+    file_digest = manifest.get("arrays_file_sha256")
+    if file_digest is not None:
+        try:
+            actual = hashlib.sha256(npz.read_bytes()).hexdigest()
+        except FileNotFoundError:
+            raise MalformedSnapshot(npz, "array file missing") from None
+        if actual != file_digest:
+            raise MalformedSnapshot(npz, "sha256 of the array file does not match the manifest (damaged or edited)")
     arrays: dict[str, np.ndarray] = {}
     try:
         with np.load(npz, allow_pickle=False) as data:

@@ -123,9 +123,16 @@ class Settings:
         else:
             rec = default_recording()
             source, label = str(rec), f"the bundled recording {rec.name} (a spec-103 subtensor runtime run offline)"
-        if self.verbose or (replay is None and not endpoint and not self.json):
+        self.data_label = label
+        if self.verbose:
             self.err_console.print(f"[dim]data: {label}[/]")
         return Chain(source, record_to=record_to)
+
+    def footer(self) -> None:
+        """Say which data a human-readable answer came from (after the answer, on stdout)."""
+        label = getattr(self, "data_label", None)
+        if label and not self.json:
+            self.console.print(f"[dim]data: {label}[/]")
 
     def engine(self, reference: bool) -> str:
         if reference:
@@ -216,6 +223,7 @@ def verify(ctx: click.Context, netuid: int | None, block: str | None, epoch_bloc
         emit_json(result.to_json())
     else:
         render.verify_result(s.console, result, engine)
+        s.footer()
     sys.exit(EXIT_OK if result.ok else EXIT_MISMATCH)
 
 
@@ -272,6 +280,7 @@ def audit(ctx: click.Context, netuids: str, count: int, from_block: int | None, 
                    "mismatched_epochs": sum(1 for r in results if not r.ok)})
     else:
         render.audit_results(s.console, results, first, engine)
+        s.footer()
     sys.exit(EXIT_MISMATCH if first else EXIT_OK)
 
 
@@ -304,6 +313,7 @@ def explain(ctx: click.Context, netuid: int, uid: int, block: str | None, epoch_
                               for st in stages]})
     else:
         render.explain(s.console, netuid, uid, hotkey, read, stages, stored_form)
+        s.footer()
 
 
 # -- metagraph and snapshots ---------------------------------------------------------------------
@@ -319,8 +329,11 @@ def metagraph(ctx: click.Context, netuid: int, block: str | None, as_csv: bool) 
     """All per-UID fields of a subnet at a block, as integers."""
     from chainkit.metagraph import snapshot_metagraph
 
+    from chainkit.audit import require_subnet
+
     s = Settings(ctx)
     chain = s.chain()
+    require_subnet(chain, netuid, _block_arg(block))
     mg = snapshot_metagraph(chain, netuid, _block_arg(block))
     _finish_recording(chain)
     if s.json:
@@ -329,6 +342,7 @@ def metagraph(ctx: click.Context, netuid: int, block: str | None, as_csv: bool) 
         render.metagraph_csv(mg)
     else:
         render.metagraph_table(s.console, mg)
+        s.footer()
 
 
 def metagraph_json(mg: Any) -> dict[str, Any]:
@@ -366,6 +380,7 @@ def snapshot_save(ctx: click.Context, netuid: int, block: str | None, epoch_bloc
         summary = {"kind": "epoch", "path": str(path), "netuid": netuid, "epoch_block": read.epoch_block,
                    "spec_version": read.spec_version, "n": read.inputs.n}
     else:
+        lib.require_subnet(chain, netuid, _block_arg(block))
         mg = snapshot_metagraph(chain, netuid, _block_arg(block))
         path = save_metagraph(mg, out)
         summary = {"kind": "metagraph", "path": str(path), "netuid": netuid, "block": mg.block,

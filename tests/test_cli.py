@@ -1,0 +1,203 @@
+"""The CLI on the bundled recording of a real spec-103 runtime: verdicts, exit codes, JSON."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.defaults import RECORDING
+from cli.main import main
+
+from .conftest import shared_path
+
+EPOCHS = {1: (217, 228, 239), 3: (216, 229, 242)}
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TAOAUDIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("TAOAUDIT_ENDPOINT", raising=False)
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_verify_bundled_epochs_exact() -> None:
+    for netuid, epochs in EPOCHS.items():
+        for e in epochs:
+            r = run("verify", "--netuid", str(netuid), "--epoch", str(e), "--json")
+            assert r.exit_code == 0, r.output
+            doc = json.loads(r.stdout)
+            assert doc["mismatches"] == [] and doc["spec_version"] == 103 and doc["variant"] == "spec103"
+            assert set(doc) >= {"netuid", "epoch_block", "block_hashes", "spec_version", "variant",
+                                "uids_compared", "fields_compared", "mismatches"}
+            assert {"Incentive", "Dividends", "Emission", "Bonds", "Rank", "Trust"} <= set(doc["fields_compared"])
+
+
+def _altered_recording(tmp_path: Path) -> tuple[Path, int, int]:
+    """Copy the bundled recording with one stored Incentive value of subnet 1 changed at E."""
+    from chainkit import Chain
+
+    chain = Chain(str(RECORDING))
+    after = chain.at(228)
+    key = after.storage_key("SubtensorModule", "Incentive", 1)
+    from chainkit.epoch import snapshot_epoch
+
+    original = snapshot_epoch(chain, 1, 228)[1].incentive.tolist()
+    uid = max(range(len(original)), key=lambda i: original[i])
+    data = json.loads(RECORDING.read_text())
+    (rec,) = data.values()
+    vec_hex = "".join(v.to_bytes(2, "little").hex() for v in original)
+    alt_hex = vec_hex[: 4 * uid] + (original[uid] - 1).to_bytes(2, "little").hex() + vec_hex[4 * uid + 4:]
+    changed = 0
+    for params, resp in rec.get("state_queryStorageAt", {}).items():
+        if after.hash not in params:
+            continue
+        for block_changes in resp["result"]:
+            for change in block_changes["changes"]:
+                if change[0] == key:  # only Incentive (Rank holds the same numbers in this era)
+                    assert vec_hex in change[1]
+                    change[1] = change[1].replace(vec_hex, alt_hex)
+                    changed += 1
+    for params, resp in rec.get("state_getStorageAt", {}).items():
+        if key in params and after.hash in params:
+            resp["result"] = resp["result"].replace(vec_hex, alt_hex)
+            changed += 1
+    assert changed
+    out = tmp_path / "altered" / RECORDING.name
+    out.parent.mkdir()
+    out.write_text(json.dumps(data))
+    for meta in RECORDING.parent.glob("metadata_*"):
+        (out.parent / meta.name).write_text(meta.read_text())
+    return out, uid, original[uid]
+
+
+def test_verify_detects_one_altered_integer(tmp_path) -> None:
+    path, uid, value = _altered_recording(tmp_path)
+    r = run("--no-color", "verify", "--netuid", "1", "--epoch", "228", "--replay", str(path))
+    assert r.exit_code == 1, r.output
+    assert "MISMATCH" in r.stdout and "Incentive" in r.stdout
+    r = run("verify", "--netuid", "1", "--epoch", "228", "--replay", str(path), "--json")
+    assert r.exit_code == 1
+    mismatches = json.loads(r.stdout)["mismatches"]
+    assert mismatches == [{"uid": uid, "hotkey": mismatches[0]["hotkey"], "field": "Incentive",
+                           "chain": value - 1, "recomputed": value}]
+
+
+def test_verify_at_block_takes_the_epoch_at_or_before() -> None:
+    r = run("verify", "--netuid", "3", "--block", "242", "--json")
+    assert r.exit_code == 0
+    assert json.loads(r.stdout)["epoch_block"] == 242
+    r = run("verify", "--netuid", "1", "--json")  # head (242): subnet 1's last epoch is 239
+    assert r.exit_code == 0 and json.loads(r.stdout)["epoch_block"] == 239
+
+
+def test_audit_runs_then_serves_from_cache() -> None:
+    first = run("audit", "--json")
+    assert first.exit_code == 0, first.output
+    doc = json.loads(first.stdout)
+    got = sorted((e["netuid"], e["epoch_block"]) for e in doc["epochs"])
+    assert got == sorted((n, e) for n, es in EPOCHS.items() for e in es)
+    assert doc["mismatched_epochs"] == 0 and not any(e["cached"] for e in doc["epochs"])
+    second = json.loads(run("audit", "--json").stdout)
+    assert all(e["cached"] for e in second["epochs"])
+    assert [e["mismatches"] for e in second["epochs"]] == [e["mismatches"] for e in doc["epochs"]]
+
+
+def test_explain_adds_up_to_the_chain() -> None:
+    r = run("explain", "--netuid", "1", "--uid", "3", "--epoch", "228", "--json")
+    assert r.exit_code == 0, r.output
+    stages = {s["stage"]: s for s in json.loads(r.stdout)["stages"]}
+    for name in ("incentive (rank)", "dividends", "emission (rao)", "consensus", "validator trust", "active"):
+        assert stages[name]["chain"] is not None, name
+        assert stages[name]["recomputed_stored"] == stages[name]["chain"], name
+
+
+def test_metagraph_and_snapshots_round_trip(tmp_path) -> None:
+    r = run("metagraph", "--netuid", "1", "--block", "228", "--json")
+    assert r.exit_code == 0
+    mg = json.loads(r.stdout)
+    assert mg["block"] == 228 and len(mg["neurons"]) == 16
+    assert all(isinstance(n["incentive"], int) for n in mg["neurons"])
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert run("snapshot", "save", "--netuid", "1", "--block", "227", str(a)).exit_code == 0
+    assert run("snapshot", "save", "--netuid", "1", "--block", "228", str(b)).exit_code == 0
+    shown = json.loads(run("snapshot", "show", str(b), "--json").stdout)
+    assert shown["neurons"] == mg["neurons"]
+    diff = json.loads(run("snapshot", "diff", str(a), str(b), "--json").stdout)
+    fields = {c["field"] for c in diff["changes"]}
+    assert "emission" in fields  # the epoch at 228 rewrote the outputs
+    csv_out = tmp_path / "b.csv"
+    assert run("snapshot", "export", str(b), str(csv_out), "--format", "csv").exit_code == 0
+    assert csv_out.read_text().splitlines()[0].startswith("uid,")
+    ep = tmp_path / "ep"
+    assert run("snapshot", "save", "--netuid", "3", "--epoch", "229", str(ep)).exit_code == 0
+    r = run("verify", "--snapshot", str(ep), "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["mismatches"] == []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["verify", "--netuid", "9", "--epoch", "228"], "netuid 9"),
+    (["metagraph", "--netuid", "42"], "netuid 42"),
+    (["verify", "--snapshot", "/nonexistent/snap"], "snap"),
+    (["epoch", "/nonexistent/case.json"], "cannot read"),
+    (["verify", "--netuid", "1", "--replay", "/nonexistent/rec.json"], "recording not found"),
+    (["verify", "--netuid", "1", "--block", "notablock"], "--block must be"),
+])
+def test_bad_input_exits_2_with_one_line(args, message) -> None:
+    r = run(*args)
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.output
+
+
+def test_corrupt_snapshot_exits_2(tmp_path) -> None:
+    snap = tmp_path / "s"
+    assert run("snapshot", "save", "--netuid", "3", "--block", "229", str(snap)).exit_code == 0
+    npz = next(tmp_path.glob("s*.npz"))
+    data = bytearray(npz.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    npz.write_bytes(bytes(data))
+    r = run("snapshot", "show", str(snap))
+    assert r.exit_code == 2 and r.stderr.startswith("error: ")
+
+
+def test_unreachable_endpoint_exits_2() -> None:
+    port = _free_port()  # nothing listens there
+    p = subprocess.run([sys.executable, "-m", "cli", "verify", "--netuid", "1", "--endpoint", f"ws://127.0.0.1:{port}"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2, p.stderr
+    assert "Traceback" not in p.stderr and p.stderr.startswith("error: ")
+    assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_unsupported_spec_in_a_recording_exits_2() -> None:
+    # A spec-343 finney block: epoch snapshots of dTAO eras are refused, clearly.
+    rec = shared_path("chain-data", "bittensor-ws", "ws_responses.json")
+    r = run("verify", "--netuid", "1", "--epoch", "6852690", "--replay", f"{rec}")
+    assert r.exit_code == 2
+    assert "spec" in r.stderr.lower() and "Traceback" not in r.output
+
+
+def test_every_command_has_json_that_parses(tmp_path) -> None:
+    snap = tmp_path / "m"
+    for args in (["verify", "--netuid", "3"], ["audit", "--netuids", "3", "--epochs", "1"],
+                 ["explain", "--netuid", "3", "--uid", "0"], ["metagraph", "--netuid", "3"],
+                 ["snapshot", "save", "--netuid", "3", str(snap)], ["snapshot", "show", str(snap)],
+                 ["snapshot", "export", str(snap), str(tmp_path / "m.json")], ["epoch"]):
+        r = run("--json", *args)
+        assert r.exit_code == 0, (args, r.output)
+        json.loads(r.stdout)
