@@ -326,8 +326,7 @@ def classic_dividends_and_bonds(indptr, cols, vals, incentive, columns, permits_
             if j < columns:
                 if col_sum[j] != 0:
                     v = div_by(v, col_sum[j], rsum[j])
-                if col_max[j] < v:
-                    col_max[j] = v
+                col_max[j] = max(col_max[j], v)
             normed[p] = v
             x = incentive[j] if j < len(incentive) else _I64(0)
             acc = sat_add(acc, mul(x, v))
@@ -439,16 +438,16 @@ def col_clip_trust_ranks(indptr, cols, vals, threshold, stake, columns):
         s = stake[i] if i < len(stake) else _I64(0)
         acc = _I64(0)
         for p in range(indptr[i], indptr[i + 1]):
+            # branch-free (the clip decision is data-dependent): a dropped entry is written
+            # past the end of the row and adds 0
             j = cols[p]
             v = vals[p]
             th = threshold[j] if j < len(threshold) else _I64(0)
-            if th < v:
-                if th <= 0:
-                    continue
-                v = th
+            keep = not (th < v and th <= 0)
+            v = min(v, th) if keep else _I64(0)
             out_cols[k] = j
             out_vals[k] = v
-            k += 1
+            k += 1 if keep else 0
             acc += v
             if j < columns:
                 ranks[j] = sat_add(ranks[j], mul(s, v))
@@ -741,44 +740,49 @@ _VALUE_LIMIT = np.int64(1 << (63 - _KEY_BITS))
 
 
 @njit(cache=True)
-def _quantile_select(keys, a, b, use_stake, minority, below, total):
-    """Weighted quantile over keys[a:b] (packed ``value << 16 | k``, reordered in place).
+def _quantile_select(src, src_w, minority, below, buf1, buf2, w1, w2):
+    """Weighted quantile of the distinct packed keys ``value << 16 | k`` in ``src``
+    (stakes alongside in ``src_w``).
 
     Returns the value of the smallest key K with below + stake(keys <= K) > minority, else
     the largest value. Ordering by (value, k) instead of by value gives the same value: the
     first key crossing the threshold lies in the first value group that crosses it. Exact
-    integer sums (the caller guarantees they cannot overflow).
+    integer sums (the caller guarantees they cannot overflow). Each step splits the
+    candidates around the middle one into two scratch buffers without branches (``src`` is
+    overwritten) and continues with one side.
     """
+    m = len(src)
     lo = below
-    hi = total
     while True:
-        if b - a == 1:
-            return keys[a] >> _KEY_BITS
-        pivot = keys[a + (b - a) // 2]
-        # Lomuto-style split of keys[a:b] into < pivot | pivot | > pivot (keys are distinct)
-        lt = a
+        if m == 1:
+            return src[0] >> _KEY_BITS
+        pivot = src[m // 2]
+        pivot_w = src_w[m // 2]
+        nl = 0
+        nu = 0
         lo_stake = _I64(0)
-        for t in range(a, b):
-            x = keys[t]
-            if x < pivot:
-                lo_stake += use_stake[x & _KEY_MASK]
-                keys[t] = keys[lt]
-                keys[lt] = x
-                lt += 1
-        # pivot is now somewhere in keys[lt:b]; move it to lt
-        for t in range(lt, b):
-            if keys[t] == pivot:
-                keys[t] = keys[lt]
-                keys[lt] = pivot
-                break
+        for t in range(m):
+            x = src[t]
+            w = src_w[t]
+            buf1[nl] = x
+            buf2[nu] = x
+            w1[nl] = w
+            w2[nu] = w
+            is_below = x < pivot
+            lo_stake += w if is_below else _I64(0)
+            nl += 1 if is_below else 0
+            nu += 1 if x > pivot else 0
         below_pivot = lo + lo_stake
-        through_pivot = below_pivot + use_stake[pivot & _KEY_MASK]
-        if minority < below_pivot and lt > a:
-            hi = below_pivot
-            b = lt
-        elif through_pivot <= minority and lt + 1 < b:
+        through_pivot = below_pivot + pivot_w
+        if minority < below_pivot and nl > 0:
+            src, buf1 = buf1, src
+            src_w, w1 = w1, src_w
+            m = nl
+        elif through_pivot <= minority and nu > 0:
             lo = through_pivot
-            a = lt + 1
+            src, buf2 = buf2, src
+            src_w, w2 = w2, src_w
+            m = nu
         else:
             return pivot >> _KEY_BITS
 
@@ -836,7 +840,9 @@ def weighted_median_col(stake, indptr, cols, vals, columns, majority):
     for c in range(columns):
         start[c + 1] += start[c]
     keys = np.empty(start[columns], dtype=np.int64)
+    key_w = np.empty(start[columns], dtype=np.int64)
     fill = start[:columns].copy()
+    last_k = np.full(columns, -1, dtype=np.int64)
     for i in range(rows):
         k = kpos[i]
         if k >= 0:
@@ -848,11 +854,13 @@ def weighted_median_col(stake, indptr, cols, vals, columns, majority):
                         safe = False
                     key = (v << _KEY_BITS) | k
                     f = fill[c]
-                    if f > start[c] and (keys[f - 1] & _KEY_MASK) == k:
+                    if last_k[c] == k:
                         keys[f - 1] = key  # the same column twice in a row: later wins
                     else:
                         keys[f] = key
+                        key_w[f] = use_stake[k]
                         fill[c] = f + 1
+                        last_k[c] = k
 
     if not safe:
         ck = np.empty(start[columns], dtype=np.int64)
@@ -882,6 +890,10 @@ def weighted_median_col(stake, indptr, cols, vals, columns, majority):
             out[c] = weighted_median_exact(use_stake, score, cur, lower, upper, minority, _I64(0), stake_sum)
         return out
 
+    buf1 = np.empty(K, dtype=np.int64)
+    buf2 = np.empty(K, dtype=np.int64)
+    w1 = np.empty(K, dtype=np.int64)
+    w2 = np.empty(K, dtype=np.int64)
     for c in range(columns):
         a = start[c]
         b = fill[c]
@@ -890,9 +902,10 @@ def weighted_median_col(stake, indptr, cols, vals, columns, majority):
             continue  # every score 0
         present = _I64(0)
         for f in range(a, b):
-            present += use_stake[keys[f] & _KEY_MASK]
+            present += key_w[f]
         below = total - present  # rows without an entry score 0, below every key
         if m < K and below > minority:
             continue  # the quantile is 0
-        out[c] = _quantile_select(keys, a, b, use_stake, minority, below if m < K else _I64(0), total)
+        out[c] = _quantile_select(keys[a:b], key_w[a:b], minority, below if m < K else _I64(0),
+                                  buf1, buf2, w1, w2)
     return out
