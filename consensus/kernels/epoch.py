@@ -236,10 +236,12 @@ def _mainline_core(
         if liquid and any_consensus:
             ep, ec, ev = sk.mat_ema_alpha_liquid(fp, fc, fv, bp, bc, bv, consensus, alpha_lo, alpha_hi,
                                                  sigmoid_mode, k_steep, clamped_exp)
+            norm = ev.copy()
+            sk.inplace_col_normalize(ep, ec, norm, n)
         else:
-            ep, ec, ev = sk.mat_ema(fp, fc, fv, bp, bc, bv, ema_alpha)
-        norm = ev.copy()
-        sk.inplace_col_normalize(ep, ec, norm, n)
+            ep, ec, ev, ema_sum = sk.mat_ema(fp, fc, fv, bp, bc, bv, ema_alpha)
+            norm = ev.copy()
+            sk.inplace_col_divide(ec, norm, ema_sum)
         per_validator = sk.mat_vec_mul_row_sum(ep, ec, norm, incentive)
         dividends = sk.vec_mul(per_validator, active_stake)
         sk.inplace_normalize(dividends)
@@ -248,10 +250,9 @@ def _mainline_core(
         bp, bc, bv = sk.masked_bonds(n, b_ptr, b_cols, b_raw, sk.VALUE_INT, False,
                                      last_update, bonds_mask_on, last_tempo, bar)
         sk.inplace_col_normalize(bp, bc, bv, n)
-        dp, dc, dv = sk.row_hadamard(fp, fc, fv, active_stake)
-        sk.inplace_col_normalize(dp, dc, dv, n)
-        ep, ec, ev = sk.mat_ema(dp, dc, dv, bp, bc, bv, ema_alpha)
-        dividends, bonds = sk.classic_dividends_and_bonds(ep, ec, ev, incentive, n, permits_new, n)
+        dp, dc, dv = sk.row_hadamard_col_normalized(fp, fc, fv, active_stake, n)
+        ep, ec, ev, ema_sum = sk.mat_ema(dp, dc, dv, bp, bc, bv, ema_alpha)
+        dividends, bonds = sk.classic_dividends_and_bonds(ep, ec, ev, ema_sum, incentive, permits_new, n)
         sk.inplace_normalize(dividends)
 
     # 3.9 emission
@@ -308,10 +309,9 @@ def _spec103_core(
     bp, bc, bv = sk.masked_bonds(n, b_ptr, b_cols, b_raw, sk.VALUE_PROPORTION, True,
                                  last_update, False, np.uint64(0), bar)
     sk.inplace_col_normalize(bp, bc, bv, n)
-    dp, dc, dv = sk.row_hadamard(cp, cc, cv, active_stake)
-    sk.inplace_col_normalize(dp, dc, dv, n)
-    ep, ec, ev = sk.mat_ema(dp, dc, dv, bp, bc, bv, ema_alpha)
-    sk.inplace_col_normalize(ep, ec, ev, n)
+    dp, dc, dv = sk.row_hadamard_col_normalized(cp, cc, cv, active_stake, n)
+    ep, ec, ev, ema_sum = sk.mat_ema(dp, dc, dv, bp, bc, bv, ema_alpha)
+    sk.inplace_col_divide(ec, ev, ema_sum)
     dividends = sk.matmul_transpose(ep, ec, ev, incentive)
     sk.inplace_normalize(dividends)
 

@@ -5,8 +5,10 @@ Every function mirrors its twin in :mod:`consensus.fixedpoint` (``I32F32.sat_mul
 intermediates; here they are emulated exactly on 64-bit words:
 
 Multiplication, ``floor(a*b / 2^32)`` saturated to i64
-    Fast path: when ``|a| < 2^31`` and ``|b| <= 2^32`` (or the other way round) the product
-    fits in an int64 and an arithmetic shift is the floor. Otherwise the magnitudes are
+    Fast path: when the float64 product ``|fl(a)·fl(b)| < 2^62`` (relative error 2^-52) the
+    int64 product is exact and an arithmetic shift is the floor. For non-negative operands
+    with a product below 2^93 the floor is ``a·bh + ah·bl + floor(al·bl / 2^32)`` over 32-bit
+    halves, each term fitting an int64 (the exp series lives here). Otherwise the magnitudes are
     multiplied into an unsigned 128-bit ``(hi, lo)`` pair from four 32x32-bit limb products
     (each fits a uint64), the pair is shifted right by 32, and the sign is applied: a
     negative true product ``-P`` floors to ``-ceil(P / 2^32)``. Saturation follows the sign of
@@ -58,6 +60,8 @@ _U1 = np.uint64(1)
 _I63 = np.uint64(1 << 63)
 _F2_32 = float(1 << 32)
 _F2_62 = float(1 << 62)
+_F2_93 = float(1 << 93)
+_LIM45 = np.int64(1 << 45)
 _LIM61 = np.int64(1 << 61)
 
 
@@ -190,17 +194,22 @@ def _mul_slow(a, b):
 
 
 @njit(cache=True)
-def _mul_fits(a, b):
-    """True when a*b certainly fits in an int64: |fl(a)·fl(b)| < 2^62 (relative error 2^-51)."""
-    p = np.float64(a) * np.float64(b)
-    return -_F2_62 < p < _F2_62
+def _mul_mid(a, b):
+    """floor(a*b / 2^32) for a, b >= 0 with a*b < 2^93 (then every partial product fits):
+    a*b = ah·bh·2^64 + (ah·bl + al·bh)·2^32 + al·bl, so the floor is
+    a·bh + ah·bl + floor(al·bl / 2^32)."""
+    lo = (np.uint64(a & 0xFFFFFFFF) * np.uint64(b & 0xFFFFFFFF)) >> 32
+    return a * (b >> 32) + (a >> 32) * (b & 0xFFFFFFFF) + np.int64(lo)
 
 
 @njit(cache=True)
 def mul(a, b):
     """`I32F32::saturating_mul` (floor, then clamp by the sign of the true product)."""
-    if _mul_fits(a, b):
+    p = np.float64(a) * np.float64(b)
+    if -_F2_62 < p < _F2_62:
         return (a * b) >> 32
+    if a >= 0 and b >= 0 and p < _F2_93:
+        return _mul_mid(a, b)
     st, r = _mul_slow(a, b)
     if st == 0:
         return r
@@ -210,8 +219,11 @@ def mul(a, b):
 @njit(cache=True)
 def checked_mul(a, b):
     """(ok, value) of `I32F32::checked_mul`."""
-    if _mul_fits(a, b):
+    p = np.float64(a) * np.float64(b)
+    if -_F2_62 < p < _F2_62:
         return True, (a * b) >> 32
+    if a >= 0 and b >= 0 and p < _F2_93:
+        return True, _mul_mid(a, b)
     st, r = _mul_slow(a, b)
     return st == 0, r
 
@@ -333,6 +345,31 @@ _EXP_MAX = np.int64(20 << 32)
 
 
 @njit(cache=True)
+def _div_small(t, i):
+    """t // i for 0 <= t < 2^63 and 2 <= i < 32 without the hardware divider.
+
+    For t < 2^45 the estimate fl(fl(t)·fl(1/i)) is within 2^-8 of t/i, whose fraction is a
+    multiple of 1/i: truncating it gives the quotient or (exact multiples) one less, fixed by
+    the remainder. Above, a second estimate on the remainder (< 2^17) closes the gap of the
+    first (within 2^11), then exact correction."""
+    inv = 1.0 / i
+    q = np.int64(np.float64(t) * inv)
+    r = t - q * i
+    if t < _LIM45:  # the estimate is within 1/31 of t/i: at most one unit low
+        return q + 1 if r >= i else q
+    q2 = np.int64(np.float64(r) * inv)
+    q += q2
+    r -= q2 * i
+    while r < 0:
+        q -= 1
+        r += i
+    while r >= i:
+        q += 1
+        r -= i
+    return q
+
+
+@njit(cache=True)
 def exp_checked(x):
     """(ok, value) of `substrate_fixed::transcendental::exp::<I32F32, I32F32>`."""
     if x == 0:
@@ -353,7 +390,7 @@ def exp_checked(x):
         if not ok:
             return False, np.int64(0)
         # checked_div(term, i << 32) == trunc(term / i), which never overflows; term >= 0
-        term = term // i
+        term = _div_small(term, i)
         if term == 0:
             break  # every later term is 0 as well: mul(0, x) = 0
         ok, result = checked_add(result, term)

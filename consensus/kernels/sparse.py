@@ -282,12 +282,20 @@ def masked_bonds(n, indptr, cols, raw, value_kind, per_row, last_update, use_sca
 # -- row and column operations ---------------------------------------------------------
 
 @njit(cache=True)
-def inplace_col_normalize(indptr, cols, vals, columns):
+def col_sums(cols, vals, columns):
+    """Saturating column sums in storage order (pass 1 of `inplace_col_normalize_sparse`)."""
     col_sum = np.zeros(columns, dtype=np.int64)
     for p in range(len(cols)):
         j = cols[p]
         if j < columns:
             col_sum[j] = sat_add(col_sum[j], vals[p])
+    return col_sum
+
+
+@njit(cache=True)
+def inplace_col_divide(cols, vals, col_sum):
+    """Pass 2 of `inplace_col_normalize_sparse`: divide by non-zero column sums."""
+    columns = len(col_sum)
     rsum = np.empty(columns, dtype=np.float64)
     for j in range(columns):
         rsum[j] = recip(col_sum[j])
@@ -298,20 +306,22 @@ def inplace_col_normalize(indptr, cols, vals, columns):
 
 
 @njit(cache=True)
-def classic_dividends_and_bonds(indptr, cols, vals, incentive, columns, permits_new, n):
+def inplace_col_normalize(indptr, cols, vals, columns):
+    """`inplace_col_normalize_sparse`: entries with j >= columns are left untouched."""
+    inplace_col_divide(cols, vals, col_sums(cols, vals, columns))
+
+
+@njit(cache=True)
+def classic_dividends_and_bonds(indptr, cols, vals, col_sum, incentive, permits_new, n):
     """The end of classic Yuma (§3.8b steps 7-9 and the bond rows of §3.10), fused:
 
-    `inplace_col_normalize_sparse(ema, columns)`; dividends =
+    `inplace_col_normalize_sparse(ema, columns)` (with the column sums given); dividends =
     `matmul_transpose_sparse(ema, incentive)` (not yet normalised); then
     `inplace_col_max_upscale_sparse(ema, columns)` applied only to the rows that are written
     (UIDs < n with a new permit), as u16 proportions. Returns dividends and the bond rows.
     """
     rows = len(indptr) - 1
-    col_sum = np.zeros(columns, dtype=np.int64)
-    for p in range(len(cols)):
-        j = cols[p]
-        if j < columns:
-            col_sum[j] = sat_add(col_sum[j], vals[p])
+    columns = len(col_sum)  # col_sum = col_sums(cols, vals, columns), from mat_ema
     rsum = np.empty(columns, dtype=np.float64)
     for j in range(columns):
         rsum[j] = recip(col_sum[j])
@@ -357,8 +367,10 @@ def classic_dividends_and_bonds(indptr, cols, vals, incentive, columns, permits_
 
 
 @njit(cache=True)
-def row_hadamard(indptr, cols, vals, vector):
-    """`row_hadamard_sparse`: row i scaled by vector[i]; rows beyond the vector dropped."""
+def row_hadamard_col_normalized(indptr, cols, vals, vector, columns):
+    """`row_hadamard_sparse(m, vector)` (row i scaled by vector[i], rows beyond the vector
+    dropped) then `inplace_col_normalize_sparse(·, columns)`; the column sums are taken while
+    scaling."""
     n = len(indptr) - 1
     rows = min(n, len(vector))
     end = indptr[rows]
@@ -366,10 +378,16 @@ def row_hadamard(indptr, cols, vals, vector):
     out_ptr[:] = indptr[: rows + 1] - indptr[0]
     out_cols = cols[indptr[0]:end].copy()
     out_vals = np.empty(end - indptr[0], dtype=np.int64)
+    col_sum = np.zeros(columns, dtype=np.int64)
     for i in range(rows):
         s = vector[i]
         for p in range(indptr[i], indptr[i + 1]):
-            out_vals[p - indptr[0]] = mul(vals[p], s)
+            v = mul(vals[p], s)
+            out_vals[p - indptr[0]] = v
+            j = cols[p]
+            if j < columns:
+                col_sum[j] = sat_add(col_sum[j], v)
+    inplace_col_divide(out_cols, out_vals, col_sum)
     return out_ptr, out_cols, out_vals
 
 
@@ -530,13 +548,18 @@ def interpolate(p1, c1, v1, p2, c2, v2, columns, ratio):
 
 @njit(cache=True)
 def mat_ema(pn, cn, vn, po, co, vo, alpha):
-    """`mat_ema_sparse`: alpha·new + (1−alpha)·old, accumulator of width len(new), > 0 kept."""
+    """`mat_ema_sparse`: alpha·new + (1−alpha)·old, accumulator of width len(new), > 0 kept.
+
+    Also returns the saturating column sums of the result in storage order (what
+    `inplace_col_normalize_sparse` computes next in both Yuma variants).
+    """
     one_minus = sat_sub(ONE, alpha)
     n = len(pn) - 1
     n_old = len(po) - 1
     acc = np.zeros(max(n, 0), dtype=np.int64)
     stamp = np.full(max(n, 0), -1, dtype=np.int64)
     touched = np.empty(max(n, 0), dtype=np.int64)
+    col_sum = np.zeros(max(n, 0), dtype=np.int64)
     cap = 0
     for i in range(n):
         c = pn[i + 1] - pn[i]
@@ -568,15 +591,24 @@ def mat_ema(pn, cn, vn, po, co, vo, alpha):
                         touched[m] = j
                         m += 1
                     acc[j] = sat_add(acc[j], mul(one_minus, vo[p]))
-        _touched_ascending(touched, m, stamp, i, n)
-        for t in range(m):
-            j = touched[t]
-            if acc[j] > 0:
-                out_cols[k] = j
-                out_vals[k] = acc[j]
-                k += 1
+        if m * 8 >= n:  # dense row: scan the columns in order
+            for j in range(n):
+                if stamp[j] == i and acc[j] > 0:
+                    out_cols[k] = j
+                    out_vals[k] = acc[j]
+                    col_sum[j] = sat_add(col_sum[j], acc[j])
+                    k += 1
+        else:
+            touched[:m].sort()
+            for t in range(m):
+                j = touched[t]
+                if acc[j] > 0:
+                    out_cols[k] = j
+                    out_vals[k] = acc[j]
+                    col_sum[j] = sat_add(col_sum[j], acc[j])
+                    k += 1
         out_ptr[i + 1] = k
-    return out_ptr, out_cols[:k], out_vals[:k]
+    return out_ptr, out_cols[:k], out_vals[:k], col_sum
 
 
 # -- liquid alpha and the per-entry EMA (Yuma3) ----------------------------------------
@@ -650,6 +682,8 @@ def mat_ema_alpha_liquid(pn, cn, vn, po, co, vo, consensus, lo, hi, mode, k, cla
     b_stamp = np.full(width, -1, dtype=np.int64)
     decayed = np.zeros(width, dtype=np.int64)
     d_stamp = np.full(width, -1, dtype=np.int64)
+    a_at = np.zeros(width, dtype=np.int64)
+    a_stamp = np.full(width, -1, dtype=np.int64)
     out_ptr = np.zeros(n + 1, dtype=np.int64)
     out_cols = np.empty(len(cn), dtype=np.int64)
     out_vals = np.empty(len(cn), dtype=np.int64)
@@ -664,18 +698,22 @@ def mat_ema_alpha_liquid(pn, cn, vn, po, co, vo, consensus, lo, hi, mode, k, cla
         for p in range(po[i], po[i + 1]):
             j = co[p]
             if j < width:
-                w = w_at[j] if w_stamp[j] == i else _I64(0)
-                b = b_at[j] if b_stamp[j] == i else _I64(0)
-                a = alpha_sigmoid(consensus[j], w, b, lo, hi, mode, k, clamped, cache)
-                decayed[j] = mul(sat_sub(ONE, a), vo[p])
+                if a_stamp[j] != i:
+                    w = w_at[j] if w_stamp[j] == i else _I64(0)
+                    b = b_at[j] if b_stamp[j] == i else _I64(0)
+                    a_at[j] = alpha_sigmoid(consensus[j], w, b, lo, hi, mode, k, clamped, cache)
+                    a_stamp[j] = i
+                decayed[j] = mul(sat_sub(ONE, a_at[j]), vo[p])
                 d_stamp[j] = i
         for p in range(pn[i], pn[i + 1]):
             j = cn[p]
             if j < width:
-                w = w_at[j] if w_stamp[j] == i else _I64(0)
-                b = b_at[j] if b_stamp[j] == i else _I64(0)
-                a = alpha_sigmoid(consensus[j], w, b, lo, hi, mode, k, clamped, cache)
-                inc = max(mul(a, vn[p]), _I64(0))
+                if a_stamp[j] != i:  # alpha_ij depends on (i, j) only: computed once per row
+                    w = w_at[j] if w_stamp[j] == i else _I64(0)
+                    b = b_at[j] if b_stamp[j] == i else _I64(0)
+                    a_at[j] = alpha_sigmoid(consensus[j], w, b, lo, hi, mode, k, clamped, cache)
+                    a_stamp[j] = i
+                inc = max(mul(a_at[j], vn[p]), _I64(0))
                 dec = decayed[j] if d_stamp[j] == i else _I64(0)
                 val = min(sat_add(dec, inc), ONE)
                 if val > 0:
