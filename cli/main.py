@@ -295,7 +295,7 @@ def audit(ctx: click.Context, netuids: str, count: int, from_block: int | None, 
 def explain(ctx: click.Context, netuid: int, uid: int, block: str | None, epoch_block: int | None) -> None:
     """Follow one UID through the epoch, stage by stage, beside what the chain stored."""
     from chainkit import audit as lib
-    from consensus.explain import explain_uid, stored_form
+    from consensus.explain import check_sums, explain_uid, stored_form
 
     s = Settings(ctx)
     chain = s.chain()
@@ -310,9 +310,11 @@ def explain(ctx: click.Context, netuid: int, uid: int, block: str | None, epoch_
                    "spec_version": read.spec_version,
                    "stages": [{"stage": st.name, "value": st.value, "raw": st.raw,
                                "recomputed_stored": stored_form(st), "chain": st.chain, "note": st.note}
-                              for st in stages]})
+                              for st in stages],
+                   "checks": check_sums(stages)})
     else:
         render.explain(s.console, netuid, uid, hotkey, read, stages, stored_form)
+        render.checks(s.console, check_sums(stages))
         s.footer()
 
 

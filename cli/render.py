@@ -8,6 +8,7 @@ import sys
 from typing import Any, Callable, Iterable, Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -46,7 +47,7 @@ def epoch_cases(con: Console, results: Iterable[Any], engine: str) -> None:
         for col in ("field", "uid", "expected", "recomputed"):
             t.add_column(col)
         for m in r.mismatches[:200]:
-            t.add_row(m.field, m.index, _short(m.expected), _short(m.actual))
+            t.add_row(m.field, m.index, escape(_short(m.expected)), escape(_short(m.actual)))
         if len(r.mismatches) > 200:
             t.add_row("…", f"{len(r.mismatches) - 200} more", "", "")
         con.print(t)
@@ -83,7 +84,7 @@ def verify_result(con: Console, r: Any, engine: str) -> None:
             diff = ""
             if isinstance(m.chain, (int, bool)) and isinstance(m.recomputed, (int, bool)):
                 diff = f"{int(m.recomputed) - int(m.chain):+d}"
-            d.add_row(str(m.uid), _hk(r.hotkey(m.uid)), m.field, _short(m.chain), _short(m.recomputed), diff)
+            d.add_row(str(m.uid), _hk(r.hotkey(m.uid)), m.field, escape(_short(m.chain)), escape(_short(m.recomputed)), diff)
         if len(r.mismatches) > 500:
             d.add_row("…", "", f"{len(r.mismatches) - 500} more", "", "", "")
         con.print(d)
@@ -129,7 +130,7 @@ def explain(con: Console, netuid: int, uid: int, hotkey: str | None, read: Any, 
         mark = ""
         if st.chain is not None and rec is not None:
             mark = "[green]=[/]" if rec == st.chain else "[bold red]≠[/]"
-        t.add_row(st.name, value, "" if rec is None else str(rec), chain, mark, st.note)
+        t.add_row(escape(st.name), escape(value), "" if rec is None else str(rec), escape(chain), mark, escape(st.note))
     con.print(t)
 
 
@@ -162,7 +163,7 @@ def metagraph_diff(con: Console, a: Any, b: Any, changes: list) -> None:
     for col in ("uid", "field", "before", "after"):
         t.add_column(col)
     for c in changes[:1000]:
-        t.add_row(str(c.uid), c.field, _short(c.before, 30), _short(c.after, 30))
+        t.add_row(str(c.uid), c.field, escape(_short(c.before, 30)), escape(_short(c.after, 30)))
     con.print(t)
 
 
@@ -180,3 +181,8 @@ def epoch_snapshot(con: Console, inputs: Any, outputs: Any, meta: dict) -> None:
     t.add_row("bonds entries", str(len(inputs.bonds.cols)))
     t.add_row("outputs", ", ".join(outputs.field_names()) if outputs is not None else "none")
     con.print(t)
+
+
+def checks(con: Console, results: dict[str, bool]) -> None:
+    for name, ok in results.items():
+        con.print(f"{'[green]✓[/]' if ok else '[bold red]✗[/]'} {name}")

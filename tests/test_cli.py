@@ -114,7 +114,11 @@ def test_audit_runs_then_serves_from_cache() -> None:
 def test_explain_adds_up_to_the_chain() -> None:
     r = run("explain", "--netuid", "1", "--uid", "3", "--epoch", "228", "--json")
     assert r.exit_code == 0, r.output
-    stages = {s["stage"]: s for s in json.loads(r.stdout)["stages"]}
+    doc = json.loads(r.stdout)
+    assert doc["checks"] and all(doc["checks"].values()), doc["checks"]
+    stages = {s["stage"]: s for s in doc["stages"]}
+    # The shown contributions add up to the rank, and rank ÷ all ranks is the stored incentive.
+    assert sum(p for _, _, _, p in stages["rank contributions"]["raw"]) == stages["rank (sum of contributions)"]["raw"]
     for name in ("incentive (rank)", "dividends", "emission (rao)", "consensus", "validator trust", "active"):
         assert stages[name]["chain"] is not None, name
         assert stages[name]["recomputed_stored"] == stages[name]["chain"], name

@@ -250,6 +250,7 @@ def yuma3_bonds(
     active_stake: list[int],
     block_at_registration: list[int],
     rules: MainlineRules,
+    trace: dict | None = None,
 ) -> tuple[Matrix, list[int]]:
     n = inputs.n
     hp = inputs.hyperparameters
@@ -270,6 +271,8 @@ def yuma3_bonds(
     sp.inplace_col_normalize_sparse(ema_norm, n)
     per_validator = sp.row_sum_sparse(sp.mat_vec_mul_sparse(ema_norm, incentive))
     dividends = sp.vec_mul(per_validator, active_stake)
+    if trace is not None:
+        trace.update(bonds_for_dividends=ema_norm, dividends_unnormalized=list(dividends))
     sp.inplace_normalize(dividends)
     return ema_bonds, dividends
 
@@ -281,6 +284,7 @@ def classic_bonds(
     active_stake: list[int],
     block_at_registration: list[int],
     rules: MainlineRules,
+    trace: dict | None = None,
 ) -> tuple[Matrix, list[int]]:
     n = inputs.n
     bonds = [[(j, I32F32.from_int(b)) for j, b in row] for row in stored_rows(inputs.bonds, n, False)]
@@ -295,6 +299,9 @@ def classic_bonds(
     ema_bonds = sp.mat_ema_sparse(bonds_delta, bonds, alpha)
     sp.inplace_col_normalize_sparse(ema_bonds, n)
     dividends = sp.matmul_transpose_sparse(ema_bonds, incentive)
+    if trace is not None:
+        trace.update(bonds_for_dividends=[list(r) for r in ema_bonds], dividends_unnormalized=list(dividends),
+                     bonds_delta=bonds_delta)
     sp.inplace_normalize(dividends)
     sp.inplace_col_max_upscale_sparse(ema_bonds, n)
     return ema_bonds, dividends
@@ -366,6 +373,8 @@ def epoch_mainline(
     clipped = sp.col_clip_sparse(weights, consensus)
     validator_trust = sp.row_sum_sparse(clipped)
     ranks = sp.matmul_sparse(clipped, active_stake, n)
+    if trace is not None:
+        trace["ranks_unnormalized"] = list(ranks)
     trust = sp.vecdiv(ranks, preranks) if preranks is not None else None
     sp.inplace_normalize(ranks)
     incentive = ranks
@@ -377,11 +386,11 @@ def epoch_mainline(
     # 3.8 bonds and dividends
     if hp.yuma3:
         ema_bonds, dividends = yuma3_bonds(
-            inputs, weights_for_bonds, consensus, incentive, active_stake, block_at_registration, rules
+            inputs, weights_for_bonds, consensus, incentive, active_stake, block_at_registration, rules, trace
         )
     else:
         ema_bonds, dividends = classic_bonds(
-            inputs, weights_for_bonds, incentive, active_stake, block_at_registration, rules
+            inputs, weights_for_bonds, incentive, active_stake, block_at_registration, rules, trace
         )
 
     # 3.9 emission

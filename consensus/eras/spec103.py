@@ -98,6 +98,7 @@ def epoch_spec103(inputs: EpochInputs, trace: dict | None = None) -> EpochOutput
     clipped = sp.col_clip_sparse(weights, consensus)
     validator_trust = sp.row_sum_sparse(clipped)
     ranks = sp.matmul_sparse(clipped, active_stake, n)
+    ranks_unnormalized = list(ranks)
     trust = sp.vecdiv(ranks, preranks)
     sp.inplace_normalize(ranks)
     incentive = ranks
@@ -111,6 +112,7 @@ def epoch_spec103(inputs: EpochInputs, trace: dict | None = None) -> EpochOutput
     ema_bonds = sp.mat_ema_sparse(bonds_delta, bonds, ema_alpha_constant(hp.bonds_moving_average))
     sp.inplace_col_normalize_sparse(ema_bonds, n)
     dividends = sp.matmul_transpose_sparse(ema_bonds, incentive)
+    dividends_unnormalized = list(dividends)
     sp.inplace_normalize(dividends)
 
     # emission: one normalised vector, stake fallback when nothing was earned
@@ -123,6 +125,8 @@ def epoch_spec103(inputs: EpochInputs, trace: dict | None = None) -> EpochOutput
             consensus=consensus, clipped_weights=clipped, validator_trust=validator_trust,
             trust=trust, incentive=incentive, ema_bonds=ema_bonds, dividends=dividends,
             normalized_combined_emission=normalized_emission, new_validator_permits=permits_new,
+            ranks_unnormalized=ranks_unnormalized, dividends_unnormalized=dividends_unnormalized,
+            bonds_for_dividends=ema_bonds,
             old_validator_permits=permits, inactive=inactive,
         )
 
