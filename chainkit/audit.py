@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -22,6 +21,7 @@ from consensus.registry import run_epoch, variant_for
 from .client import Chain
 from .epoch import _epoch_era as epoch_era, find_epoch_block, snapshot_epoch
 from .errors import ChainError
+from .files import atomic_write
 
 CACHE_VERSION = 1
 
@@ -221,16 +221,8 @@ class AuditCache:
         if not block_hash:
             return
         p = self._path(audit.netuid, audit.epoch_block, block_hash)
-        p.parent.mkdir(parents=True, exist_ok=True)
         doc = {"cache_version": CACHE_VERSION, **audit.to_json(), "hotkeys": list(audit.hotkeys or [])}
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(doc, f)
-            os.replace(tmp, p)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(p, json.dumps(doc))
 
 
 def subnet_netuids(chain: Chain, block: int | str | None = None) -> list[int]:

@@ -18,7 +18,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -27,6 +26,7 @@ import numpy as np
 
 from consensus.model import EpochInputs, EpochOutputs, Hyperparameters, SparseRows
 
+from .files import atomic_write
 from .errors import MalformedSnapshot
 from .metagraph import Metagraph
 
@@ -49,20 +49,7 @@ def array_digest(a: np.ndarray) -> str:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write(path, data)
 
 
 def _json_default(o: Any) -> Any:

@@ -242,6 +242,16 @@ def liquid_alphas(
     return alphas
 
 
+def previous_bonds(
+    inputs: EpochInputs, block_at_registration: list[int], rules: MainlineRules, scale: Any
+) -> Matrix:
+    """Stored bonds (columns not filtered by n) as I32F32, ``scale``d, with the columns of
+    neurons registered since the last epoch removed (`last_tempo <= registered_j`)."""
+    bonds = [[(j, scale(I32F32.from_int(b))) for j, b in row] for row in stored_rows(inputs.bonds, inputs.n, False)]
+    last_tempo = bonds_mask_block(inputs, rules)
+    return sp.scalar_vec_mask_sparse_matrix(bonds, last_tempo, block_at_registration, lambda lt, reg: lt <= reg)
+
+
 def yuma3_bonds(
     inputs: EpochInputs,
     weights_for_bonds: Matrix,
@@ -254,14 +264,7 @@ def yuma3_bonds(
 ) -> tuple[Matrix, list[int]]:
     n = inputs.n
     hp = inputs.hyperparameters
-    bonds = [
-        [(j, fixed_to_fixed_u16_proportion(I32F32.from_int(b))) for j, b in row]
-        for row in stored_rows(inputs.bonds, n, False)
-    ]
-    last_tempo = bonds_mask_block(inputs, rules)
-    bonds = sp.scalar_vec_mask_sparse_matrix(
-        bonds, last_tempo, block_at_registration, lambda lt, reg: lt <= reg
-    )
+    bonds = previous_bonds(inputs, block_at_registration, rules, fixed_to_fixed_u16_proportion)
     if hp.liquid_alpha and consensus and any(c != 0 for c in consensus):
         alphas = liquid_alphas(weights_for_bonds, bonds, consensus, hp, rules)
         ema_bonds = sp.mat_ema_alpha_sparse(weights_for_bonds, bonds, alphas)
@@ -287,11 +290,7 @@ def classic_bonds(
     trace: dict | None = None,
 ) -> tuple[Matrix, list[int]]:
     n = inputs.n
-    bonds = [[(j, I32F32.from_int(b)) for j, b in row] for row in stored_rows(inputs.bonds, n, False)]
-    last_tempo = bonds_mask_block(inputs, rules)
-    bonds = sp.scalar_vec_mask_sparse_matrix(
-        bonds, last_tempo, block_at_registration, lambda lt, reg: lt <= reg
-    )
+    bonds = previous_bonds(inputs, block_at_registration, rules, lambda v: v)
     sp.inplace_col_normalize_sparse(bonds, n)
     bonds_delta = sp.row_hadamard_sparse(weights_for_bonds, active_stake)
     sp.inplace_col_normalize_sparse(bonds_delta, n)
