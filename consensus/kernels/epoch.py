@@ -98,10 +98,6 @@ def _inactive(last_update: list[int] | np.ndarray, cutoff: int, current_block: i
     return summed < np.uint64(current_block)
 
 
-def _proportion(x: int) -> int:
-    return I32F32.safe_div(I32F32.from_int(x), I32F32.from_int(U16_MAX))
-
-
 # -- the numba cores -----------------------------------------------------------------------
 
 @njit(cache=True)

@@ -411,11 +411,3 @@ def exp_safe(x):
     if ok:
         return r
     return np.int64(0) if x <= 0 else I64_MAX
-
-
-@njit(cache=True)
-def sigmoid_safe(x, rho, kappa):
-    offset = sat_sub(x, kappa)
-    neg_rho = mul(rho, -ONE)
-    e = exp_safe(mul(neg_rho, offset))
-    return div(ONE, sat_add(e, ONE))
