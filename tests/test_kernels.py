@@ -111,6 +111,34 @@ def test_umul128_is_exact(a, b):
     assert (int(hi) << 64) | int(lo) == a * b
 
 
+# -- weighted median, both paths ---------------------------------------------------------
+
+@st.composite
+def median_inputs(draw):
+    n = draw(st.integers(0, 9))
+    pathological = draw(st.booleans())  # negative / huge scores and stakes: the replay path
+    value = st.integers(I64_MIN, I64_MAX) if pathological else st.one_of(st.integers(0, ONE), st.sampled_from([0, ONE, ONE // 2]))
+    stake = st.one_of(value, st.just(0)) if pathological else st.one_of(st.integers(0, ONE), st.just(0), st.just(ONE // 4))
+    rows = []
+    for _ in range(n):
+        cols = draw(st.lists(st.integers(0, n + 1), max_size=n + 2))  # repeats, unsorted, >= n
+        rows.append([(c, draw(value)) for c in cols])
+    return [draw(stake) for _ in range(n)], rows, n, draw(st.one_of(st.integers(0, ONE), st.sampled_from([0, ONE // 2, ONE])))
+
+
+@settings(max_examples=600, **SETTINGS)
+@given(median_inputs())
+def test_weighted_median_matches_reference(args):
+    from consensus import sparse as ref
+
+    stake, rows, columns, majority = args
+    indptr = np.cumsum([0] + [len(r) for r in rows]).astype(np.int64)
+    cols = np.asarray([c for r in rows for c, _ in r], dtype=np.int64)
+    vals = np.asarray([v for r in rows for _, v in r], dtype=np.int64)
+    got = ks.weighted_median_col(np.asarray(stake, dtype=np.int64), indptr, cols, vals, columns, majority)
+    assert got.tolist() == ref.weighted_median_col_sparse(stake, rows, columns, majority)
+
+
 # -- epoch inputs ----------------------------------------------------------------------
 
 u64_edge = st.one_of(
