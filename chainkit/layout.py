@@ -8,16 +8,23 @@ of ``pallets/subtensor/src/lib.rs``):
        Rank/Trust/PruningScores written (spec 103 = the oracle-103 runtime).
 * 233  dTAO: ``TotalHotkeyAlpha`` (hotkey, netuid) + root stake × ``TaoWeight``,
        ``ChildKeys``/``ParentKeys``, ``StakeThreshold``, ``BondsPenalty``; ``TotalHotkeyStake`` gone.
+       The epoch gets ``PendingEmission + PendingAlphaSwapped`` (``drain_pending_emission``).
 * 252  ``EmissionValues`` removed.
 * 273  ``Yuma3On``.
+* 297  commit-reveal column mask in the epoch, timelocked commits from ``CRV3WeightCommitsV2``.
+* 306  ... from ``TimelockedWeightCommits``.
 * 320  mechanisms: ``Weights``/``Bonds``/``LastUpdate``/``Incentive`` keyed by
-       ``netuid + m·4096`` (``NetUidStorageIndex``); ``MechanismCountCurrent``.
-* 323  ``StakeWeight`` written by the epoch (declared at 320, persisted from 323).
-* 343  ``PendingEmission`` split into ``PendingServerEmission``/``PendingValidatorEmission``/
-       ``PendingRootAlphaDivs``/``PendingOwnerCut``.
+       ``netuid + m·4096`` (``NetUidStorageIndex``); ``MechanismCountCurrent``; the epoch does
+       not write ``StakeWeight`` (written before 320 and again from 323).
+* 334  root dividends stay alpha: the epoch gets ``PendingEmission + PendingRootAlphaDivs``
+       (``6218ecc5c``); root stake no longer moves inside the drain.
+* 343  ``PendingEmission`` split into ``PendingServerEmission``/``PendingValidatorEmission``
+       (+ ``PendingRootAlphaDivs``, ``PendingOwnerCut``; ``b179867c3``).
 * 365  Rank, Trust, PruningScores no longer written by the epoch.
 * 423  dynamic tempo: ``LastEpochBlock``/``PendingEpochAt``/``SubnetEpochIndex``,
-       ``ActivityCutoffFactorMilli`` replaces the ``ActivityCutoff`` block count.
+       ``ActivityCutoffFactorMilli`` replaces the ``ActivityCutoff`` block count; commit expiry
+       by ``SubnetEpochIndex``; ``LastMechansimStepBlock`` written *after* the epoch.
+* 425  ``change_subnet_owner_if_needed`` runs in the drain, before the epoch.
 
 Spec numbers on non-main branches (testnet/devnet builds) overlap these ranges, so an era is
 also checked against the runtime's own metadata: every item it names must exist there.
@@ -61,6 +68,16 @@ class Era:
     #: whether chainkit.epoch can build a full EpochInputs for this era
     epoch_snapshot: bool = False
     notes: str = ""
+    #: storage of timelocked (CR v3/v4) commits read by the epoch's CR mask; None = no mask
+    timelocked_item: str | None = None
+    #: commit expiry: "block" (is_commit_expired on commit blocks, < 423) or "epoch_index"
+    commit_expiry: str = "block"
+    #: LastMechansimStepBlock is written in the drain *before* the epoch reads it (< 423)
+    step_block_before_epoch: bool = True
+    #: root dividends of a subnet drained earlier in the same block add to root stake (< 334)
+    root_stake_moves_in_drain: bool = False
+    #: the drain may change the subnet owner (and register it) before the epoch (≥ 425)
+    owner_change_in_drain: bool = False
 
     def covers(self, spec: int) -> bool:
         return spec >= self.spec_min and (self.spec_max is None or spec <= self.spec_max)
@@ -108,6 +125,12 @@ _HP_423 = {k: v for k, v in _HP_273.items() if k != "activity_cutoff"} | {
     "activity_cutoff_factor_milli": "ActivityCutoffFactorMilli"
 }
 _DTAO_EXTRA = ("TaoWeight", "ChildKeys", "ParentKeys", "StakeThreshold", "SubnetOwnerHotkey", "LastMechansimStepBlock")
+_EXTRA_273 = _DTAO_EXTRA + ("AlphaValues", "WeightCommits", "RevealPeriodEpochs")
+_EXTRA_320 = _EXTRA_273 + ("MechanismCountCurrent",)
+_EM_SWAPPED = ("PendingEmission", "PendingAlphaSwapped")
+_EM_ROOT_ALPHA = ("PendingEmission", "PendingRootAlphaDivs")
+_EM_SPLIT = ("PendingServerEmission", "PendingValidatorEmission", "PendingRootAlphaDivs")
+_TL = "TimelockedWeightCommits"
 
 ERAS: tuple[Era, ...] = (
     Era(
@@ -117,51 +140,83 @@ ERAS: tuple[Era, ...] = (
         notes="verified against the spec-103 oracle (oracle-103)",
     ),
     Era(
-        "dtao", 233, 251, "TotalHotkeyAlpha", ("PendingEmission", "EmissionValues"),
-        False, _OUT_OLD, ("Incentive",), _HP_DTAO, extra_items=_DTAO_EXTRA,
+        "dtao", 233, 251, "TotalHotkeyAlpha", _EM_SWAPPED + ("EmissionValues",),
+        False, _OUT_320, ("Incentive",), _HP_DTAO, extra_items=_DTAO_EXTRA,
         notes="stake = alpha + root TAO × TaoWeight with child/parent inheritance",
     ),
     Era(
-        "dtao", 252, 272, "TotalHotkeyAlpha", ("PendingEmission",),
-        False, _OUT_OLD, ("Incentive",), _HP_DTAO, extra_items=_DTAO_EXTRA,
+        "dtao", 252, 272, "TotalHotkeyAlpha", _EM_SWAPPED,
+        False, _OUT_320, ("Incentive",), _HP_DTAO, extra_items=_DTAO_EXTRA,
     ),
     Era(
-        "dtao-yuma3", 273, 319, "TotalHotkeyAlpha", ("PendingEmission",),
-        False, _OUT_OLD, ("Incentive",), _HP_273, extra_items=_DTAO_EXTRA,
+        "dtao-yuma3", 273, 296, "TotalHotkeyAlpha", _EM_SWAPPED,
+        False, _OUT_320, ("Incentive",), _HP_273, extra_items=_EXTRA_273,
+        epoch_snapshot=True, root_stake_moves_in_drain=True,
     ),
     Era(
-        "mechanisms", 320, 322, "TotalHotkeyAlpha", ("PendingEmission",),
-        True, _OUT_OLD, ("Incentive",), _HP_273, extra_items=_DTAO_EXTRA + ("MechanismCountCurrent",),
-        notes="StakeWeight storage exists but is first written at 323",
+        "cr-mask", 297, 305, "TotalHotkeyAlpha", _EM_SWAPPED,
+        False, _OUT_320, ("Incentive",), _HP_273, extra_items=_EXTRA_273 + ("CRV3WeightCommitsV2",),
+        epoch_snapshot=True, root_stake_moves_in_drain=True, timelocked_item="CRV3WeightCommitsV2",
     ),
     Era(
-        "mechanisms-stake-weight", 323, 342, "TotalHotkeyAlpha", ("PendingEmission",),
-        True, _OUT_320, ("Incentive",), _HP_273, extra_items=_DTAO_EXTRA + ("MechanismCountCurrent",),
+        "timelocked", 306, 319, "TotalHotkeyAlpha", _EM_SWAPPED,
+        False, _OUT_320, ("Incentive",), _HP_273, extra_items=_EXTRA_273 + (_TL,),
+        epoch_snapshot=True, root_stake_moves_in_drain=True, timelocked_item=_TL,
     ),
     Era(
-        "mechanisms-split-pending", 343, 364, "TotalHotkeyAlpha",
-        ("PendingServerEmission", "PendingValidatorEmission", "PendingRootAlphaDivs"),
-        True, _OUT_320, ("Incentive",), _HP_273, extra_items=_DTAO_EXTRA + ("MechanismCountCurrent",),
+        "mechanisms", 320, 322, "TotalHotkeyAlpha", _EM_SWAPPED,
+        True, _OUT_OLD, ("Incentive",), _HP_273, extra_items=_EXTRA_320 + (_TL,),
+        epoch_snapshot=True, root_stake_moves_in_drain=True, timelocked_item=_TL,
+        notes="StakeWeight storage exists but the 320-322 epoch does not write it",
     ),
     Era(
-        "no-rank-trust", 365, 422, "TotalHotkeyAlpha",
-        ("PendingServerEmission", "PendingValidatorEmission", "PendingRootAlphaDivs"),
-        True, _OUT_365, ("Incentive",), _HP_273, extra_items=_DTAO_EXTRA + ("MechanismCountCurrent",),
+        "mechanisms-stake-weight", 323, 333, "TotalHotkeyAlpha", _EM_SWAPPED,
+        True, _OUT_320, ("Incentive",), _HP_273, extra_items=_EXTRA_320 + (_TL,),
+        epoch_snapshot=True, root_stake_moves_in_drain=True, timelocked_item=_TL,
     ),
     Era(
-        "dynamic-tempo", 423, None, "TotalHotkeyAlpha",
-        ("PendingServerEmission", "PendingValidatorEmission", "PendingRootAlphaDivs"),
+        "root-alpha-divs", 334, 342, "TotalHotkeyAlpha", _EM_ROOT_ALPHA,
+        True, _OUT_320, ("Incentive",), _HP_273, extra_items=_EXTRA_320 + (_TL,),
+        epoch_snapshot=True, timelocked_item=_TL,
+    ),
+    Era(
+        "mechanisms-split-pending", 343, 364, "TotalHotkeyAlpha", _EM_SPLIT,
+        True, _OUT_320, ("Incentive",), _HP_273, extra_items=_EXTRA_320 + (_TL,),
+        epoch_snapshot=True, timelocked_item=_TL,
+    ),
+    Era(
+        "no-rank-trust", 365, 422, "TotalHotkeyAlpha", _EM_SPLIT,
+        True, _OUT_365, ("Incentive",), _HP_273, extra_items=_EXTRA_320 + (_TL,),
+        epoch_snapshot=True, timelocked_item=_TL,
+    ),
+    Era(
+        "dynamic-tempo", 423, 424, "TotalHotkeyAlpha", _EM_SPLIT,
         True, _OUT_365, ("Incentive",), _HP_423, schedule="stateful",
-        extra_items=_DTAO_EXTRA + ("MechanismCountCurrent", "LastEpochBlock", "PendingEpochAt", "SubnetEpochIndex"),
+        extra_items=_EXTRA_320 + (_TL, "LastEpochBlock", "PendingEpochAt", "SubnetEpochIndex"),
+        epoch_snapshot=True, timelocked_item=_TL, commit_expiry="epoch_index",
+        step_block_before_epoch=False,
+    ),
+    Era(
+        "owner-conviction", 425, None, "TotalHotkeyAlpha", _EM_SPLIT,
+        True, _OUT_365, ("Incentive",), _HP_423, schedule="stateful",
+        extra_items=_EXTRA_320 + (_TL, "LastEpochBlock", "PendingEpochAt", "SubnetEpochIndex"),
+        epoch_snapshot=True, timelocked_item=_TL, commit_expiry="epoch_index",
+        step_block_before_epoch=False, owner_change_in_drain=True,
     ),
 )  # fmt: skip
 
 
-def supported_ranges() -> str:
-    out = []
+def supported_ranges(only_epoch_snapshots: bool = False) -> str:
+    """The spec ranges with a layout (or with epoch snapshots), adjacent eras merged."""
+    spans: list[list[int | None]] = []
     for e in ERAS:
-        out.append(f"{e.spec_min}–{e.spec_max}" if e.spec_max is not None else f"≥{e.spec_min}")
-    return ", ".join(out)
+        if only_epoch_snapshots and not e.epoch_snapshot:
+            continue
+        if spans and spans[-1][1] is not None and spans[-1][1] + 1 == e.spec_min:
+            spans[-1][1] = e.spec_max
+        else:
+            spans.append([e.spec_min, e.spec_max])
+    return ", ".join(f"{a}–{b}" if b is not None else f"≥{a}" for a, b in spans)
 
 
 def era_for_spec(spec_version: int, runtime: RuntimeTypes | None = None) -> Era:
