@@ -386,6 +386,19 @@ def _epoch_dtao(
             "are aggregates across mechanisms, only single-mechanism subnets are supported",
         )  # fmt: skip
     revealed = _revealed_uids(after.events(), netuid, idx, n, E, era)
+    if era.root_stake_moves_in_drain:
+        # Before 334 a subnet drained earlier in the same block (lower netuid) pays its root
+        # dividends into TotalHotkeyAlpha[·, 0] before this epoch reads it.
+        earlier = sorted(
+            int(j) for j, b in after.iter_prefix("LastMechansimStepBlock", ())
+            if 0 < int(j) < netuid and int(b) == E
+        )  # fmt: skip
+        if earlier:
+            raise InexactEpoch(
+                netuid, E,
+                f"subnets {earlier} ran their epochs earlier in the same block and (before spec "
+                "334) paid root dividends into root stake before this epoch read it",
+            )  # fmt: skip
 
     # -- per UID at E−1 ------------------------------------------------------------------------
     uids = range(n)
