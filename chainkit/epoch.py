@@ -222,7 +222,9 @@ def find_epoch_block(chain: Chain, netuid: int, at_block: int | str) -> int:
         if not exists:
             raise UnknownNetuid(netuid, blk.number)
         return last_epoch_block_by_tempo(blk.number, netuid, int(tempo))
-    # Stateful scheduler (≥ 423): the runtime records the block of the last epoch itself.
+    # Stateful scheduler (≥ 423): LastEpochBlock is the last slot consumed, which may have been
+    # skipped (duplicate hotkeys in Keys); LastMechansimStepBlock, written after each epoch that
+    # actually ran, is the answer when set.
     exists, last = blk.query_many(
         [(PALLET, "NetworksAdded", netuid), (PALLET, "LastMechansimStepBlock", netuid)]
     )
