@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .fixed import (
     ONE,
@@ -477,16 +478,28 @@ def col_clip_trust_ranks(indptr, cols, vals, threshold, stake, columns):
 # -- ascending walk over the touched columns of a row --------------------------------------
 
 @njit(cache=True)
-def _touched_ascending(touched, m, stamp, row_id, columns):
-    """Sort the m distinct touched columns ascending (a scan when the row is dense)."""
-    if m * 8 >= columns:
-        k = 0
-        for j in range(columns):
-            if stamp[j] == row_id:
-                touched[k] = j
-                k += 1
-    else:
-        touched[:m].sort()
+def _set_bit(bits, j):
+    bits[j >> 6] |= np.uint64(1) << np.uint64(j & 63)
+
+
+@njit(cache=True)
+def _drain_bits(bits, touched):
+    """The set bits' positions ascending into ``touched`` (bits cleared); returns the count.
+
+    A row's distinct touched columns are marked in a bitmap of ceil(columns / 64) words, so
+    listing them in column order costs O(columns / 64 + m) instead of a comparison sort of
+    the m columns (or a scan of all columns)."""
+    m = 0
+    for w in range(len(bits)):
+        x = bits[w]
+        if x != np.uint64(0):
+            bits[w] = np.uint64(0)
+            base = w << 6
+            while x != np.uint64(0):
+                touched[m] = base + np.int64(trailing_zeros(x))
+                m += 1
+                x &= x - np.uint64(1)
+    return m
 
 
 @njit(cache=True)
@@ -505,6 +518,7 @@ def interpolate(p1, c1, v1, p2, c2, v2, columns, ratio):
     d2 = np.zeros(columns, dtype=np.int64)
     stamp = np.full(columns, -1, dtype=np.int64)
     touched = np.empty(columns, dtype=np.int64)
+    bits = np.zeros((columns + 63) >> 6, dtype=np.uint64)
     cap = 0
     for i in range(n):
         cap += min(columns, (p1[i + 1] - p1[i]) + (p2[i + 1] - p2[i]))
@@ -513,7 +527,6 @@ def interpolate(p1, c1, v1, p2, c2, v2, columns, ratio):
     out_vals = np.empty(cap, dtype=np.int64)
     k = 0
     for i in range(n):
-        m = 0
         for p in range(p1[i], p1[i + 1]):
             j = c1[p]
             if j < columns:
@@ -521,8 +534,7 @@ def interpolate(p1, c1, v1, p2, c2, v2, columns, ratio):
                     stamp[j] = i
                     d1[j] = 0
                     d2[j] = 0
-                    touched[m] = j
-                    m += 1
+                    _set_bit(bits, j)
                 d1[j] = v1[p]  # later duplicates overwrite
         for p in range(p2[i], p2[i + 1]):
             j = c2[p]
@@ -531,10 +543,9 @@ def interpolate(p1, c1, v1, p2, c2, v2, columns, ratio):
                     stamp[j] = i
                     d1[j] = 0
                     d2[j] = 0
-                    touched[m] = j
-                    m += 1
+                    _set_bit(bits, j)
                 d2[j] = v2[p]
-        _touched_ascending(touched, m, stamp, i, columns)
+        m = _drain_bits(bits, touched)
         for t in range(m):
             j = touched[t]
             x = sat_add(d1[j], mul(ratio, sat_sub(d2[j], d1[j])))
@@ -558,7 +569,7 @@ def mat_ema(pn, cn, vn, po, co, vo, alpha):
     n_old = len(po) - 1
     acc = np.zeros(max(n, 0), dtype=np.int64)
     stamp = np.full(max(n, 0), -1, dtype=np.int64)
-    touched = np.empty(max(n, 0), dtype=np.int64)
+    bits = np.zeros((max(n, 0) + 63) >> 6, dtype=np.uint64)
     col_sum = np.zeros(max(n, 0), dtype=np.int64)
     cap = 0
     for i in range(n):
@@ -571,15 +582,13 @@ def mat_ema(pn, cn, vn, po, co, vo, alpha):
     out_vals = np.empty(cap, dtype=np.int64)
     k = 0
     for i in range(n):
-        m = 0
         for p in range(pn[i], pn[i + 1]):
             j = cn[p]
             if j < n:
                 if stamp[j] != i:
                     stamp[j] = i
                     acc[j] = 0
-                    touched[m] = j
-                    m += 1
+                    _set_bit(bits, j)
                 acc[j] = sat_add(acc[j], mul(alpha, vn[p]))
         if i < n_old:
             for p in range(po[i], po[i + 1]):
@@ -588,25 +597,22 @@ def mat_ema(pn, cn, vn, po, co, vo, alpha):
                     if stamp[j] != i:
                         stamp[j] = i
                         acc[j] = 0
-                        touched[m] = j
-                        m += 1
+                        _set_bit(bits, j)
                     acc[j] = sat_add(acc[j], mul(one_minus, vo[p]))
-        if m * 8 >= n:  # dense row: scan the columns in order
-            for j in range(n):
-                if stamp[j] == i and acc[j] > 0:
-                    out_cols[k] = j
-                    out_vals[k] = acc[j]
-                    col_sum[j] = sat_add(col_sum[j], acc[j])
-                    k += 1
-        else:
-            touched[:m].sort()
-            for t in range(m):
-                j = touched[t]
-                if acc[j] > 0:
-                    out_cols[k] = j
-                    out_vals[k] = acc[j]
-                    col_sum[j] = sat_add(col_sum[j], acc[j])
-                    k += 1
+        for w in range(len(bits)):  # the touched columns ascending (see _drain_bits)
+            x = bits[w]
+            if x != np.uint64(0):
+                bits[w] = np.uint64(0)
+                base = w << 6
+                while x != np.uint64(0):
+                    j = base + np.int64(trailing_zeros(x))
+                    x &= x - np.uint64(1)
+                    a = acc[j]
+                    if a > 0:
+                        out_cols[k] = j
+                        out_vals[k] = a
+                        col_sum[j] = sat_add(col_sum[j], a)
+                        k += 1
         out_ptr[i + 1] = k
     return out_ptr, out_cols[:k], out_vals[:k], col_sum
 
@@ -867,38 +873,29 @@ def weighted_median_col(stake, indptr, cols, vals, columns, majority):
             break
         total += s
 
-    # column lists of (k, value) from positive-stake rows, row order kept (stable by column)
+    # pass 1 over the positive-stake rows: entries per column, distinct rows per column and
+    # their stake ("present"), and whether every score is in the safe range
     start = np.zeros(columns + 1, dtype=np.int64)
-    for i in range(rows):
-        if kpos[i] >= 0:
-            for p in range(indptr[i], indptr[i + 1]):
-                c = cols[p]
-                if c < columns:
-                    start[c + 1] += 1
-    for c in range(columns):
-        start[c + 1] += start[c]
-    keys = np.empty(start[columns], dtype=np.int64)
-    key_w = np.empty(start[columns], dtype=np.int64)
-    fill = start[:columns].copy()
+    distinct = np.zeros(columns, dtype=np.int64)
+    present = np.zeros(columns, dtype=np.int64)
     last_k = np.full(columns, -1, dtype=np.int64)
     for i in range(rows):
         k = kpos[i]
         if k >= 0:
+            w = use_stake[k]
             for p in range(indptr[i], indptr[i + 1]):
                 c = cols[p]
                 if c < columns:
                     v = vals[p]
                     if v < 0 or v >= _VALUE_LIMIT:
                         safe = False
-                    key = (v << _KEY_BITS) | k
-                    f = fill[c]
-                    if last_k[c] == k:
-                        keys[f - 1] = key  # the same column twice in a row: later wins
-                    else:
-                        keys[f] = key
-                        key_w[f] = use_stake[k]
-                        fill[c] = f + 1
+                    start[c + 1] += 1
+                    if last_k[c] != k:
                         last_k[c] = k
+                        distinct[c] += 1
+                        present[c] += w  # exact when safe (sum of stakes < 2^61)
+    for c in range(columns):
+        start[c + 1] += start[c]
 
     if not safe:
         ck = np.empty(start[columns], dtype=np.int64)
@@ -928,22 +925,48 @@ def weighted_median_col(stake, indptr, cols, vals, columns, majority):
             out[c] = weighted_median_exact(use_stake, score, cur, lower, upper, minority, _I64(0), stake_sum)
         return out
 
+    # a column is decided without its entries when its quantile is 0: rows without an entry
+    # score 0, below every key, and hold more than minority. Only the other ("live") columns
+    # are gathered, column by column, as packed keys (row order kept, later duplicates in a
+    # row winning) into a compact buffer.
+    lstart = np.zeros(columns + 1, dtype=np.int64)
+    for c in range(columns):
+        m = distinct[c]
+        live = m > 0 and not (m < K and total - present[c] > minority)
+        lstart[c + 1] = lstart[c] + (start[c + 1] - start[c] if live else 0)
+    if lstart[columns] == 0:
+        return out
+    keys = np.empty(lstart[columns], dtype=np.int64)
+    key_w = np.empty(lstart[columns], dtype=np.int64)
+    fill = lstart[:columns].copy()
+    last_k[:] = -1
+    for i in range(rows):
+        k = kpos[i]
+        if k >= 0:
+            w = use_stake[k]
+            for p in range(indptr[i], indptr[i + 1]):
+                c = cols[p]
+                if c < columns and lstart[c + 1] != lstart[c]:
+                    key = (vals[p] << _KEY_BITS) | k
+                    f = fill[c]
+                    if last_k[c] == k:
+                        keys[f - 1] = key  # the same column twice in a row: later wins
+                    else:
+                        keys[f] = key
+                        key_w[f] = w
+                        fill[c] = f + 1
+                        last_k[c] = k
     buf1 = np.empty(K, dtype=np.int64)
     buf2 = np.empty(K, dtype=np.int64)
     w1 = np.empty(K, dtype=np.int64)
     w2 = np.empty(K, dtype=np.int64)
     for c in range(columns):
-        a = start[c]
+        a = lstart[c]
         b = fill[c]
+        if b == a:
+            continue  # quantile 0
         m = b - a
-        if m == 0:
-            continue  # every score 0
-        present = _I64(0)
-        for f in range(a, b):
-            present += key_w[f]
-        below = total - present  # rows without an entry score 0, below every key
-        if m < K and below > minority:
-            continue  # the quantile is 0
+        below = total - present[c]
         out[c] = _quantile_select(keys[a:b], key_w[a:b], minority, below if m < K else _I64(0),
                                   buf1, buf2, w1, w2)
     return out
