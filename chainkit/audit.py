@@ -19,7 +19,7 @@ from consensus.model import EpochInputs, EpochOutputs
 from consensus.registry import run_epoch, variant_for
 
 from .client import Chain
-from .epoch import _epoch_era as epoch_era, find_epoch_block, snapshot_epoch
+from .epoch import _epoch_era as epoch_era, find_epoch_block, needs_rao_emission, pending_emission, snapshot_epoch
 from .errors import ChainError
 from .files import atomic_write
 
@@ -40,6 +40,8 @@ class EpochAudit:
     mismatches: list[UidMismatch]
     hotkeys: tuple[str, ...] | None = None
     cached: bool = False
+    #: {"value", "source": "stored" | "inferred", "range": [lo, hi] | None}; see consensus.emission
+    rao_emission: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -57,6 +59,7 @@ class EpochAudit:
             "variant": self.variant,
             "uids_compared": self.uids_compared,
             "fields_compared": self.fields_compared,
+            "rao_emission": self.rao_emission,
             "mismatches": [{"hotkey": self.hotkey(m.uid), **m.as_json()} for m in self.mismatches],
         }
 
@@ -67,8 +70,26 @@ class EpochAudit:
         return cls(
             d["netuid"], d["epoch_block"], d["block_hashes"], d["spec_version"], d["variant"],
             d["uids_compared"], d["fields_compared"], mismatches,
-            tuple(hotkeys) if hotkeys else None, cached,
+            tuple(hotkeys) if hotkeys else None, cached, d.get("rao_emission"),
         )
+
+
+def infer_rao_emission(
+    inputs: EpochInputs, chain_outputs: EpochOutputs, spec_version: int, floor: int = 0
+) -> dict[str, Any]:
+    """The amounts that reproduce the stored Emission exactly (consensus.emission), at least
+    ``floor`` (what was already pending at E−1)."""
+    from consensus.emission import best_rao_emission, rao_emission_bounds
+
+    trace: dict = {}
+    run_epoch(inputs, spec_version, engine="reference", trace=trace)
+    shares = trace["normalized_combined_emission"][: inputs.n]
+    stored = chain_outputs.emission.tolist()
+    bounds = rao_emission_bounds(shares, stored)
+    if bounds is not None and bounds[1] >= floor:
+        lo = max(bounds[0], floor)
+        return {"value": lo, "source": "inferred", "range": [lo, bounds[1]]}
+    return {"value": max(best_rao_emission(shares, stored), floor), "source": "inferred", "range": None}
 
 
 def compare_epoch(
@@ -79,9 +100,19 @@ def compare_epoch(
     engine: str = "reference",
     epoch_block: int | None = None,
     block_hashes: dict[str, str | None] | None = None,
+    infer_rao_from: int | None = None,
 ) -> tuple[EpochAudit, EpochOutputs]:
-    """Recompute ``inputs`` with the variant of ``spec_version`` and diff against the chain."""
+    """Recompute ``inputs`` with the variant of ``spec_version`` and diff against the chain.
+
+    ``infer_rao_from``: the epoch's ``rao_emission`` is not in the chain (dTAO eras); recover
+    it from the stored Emission, no lower than this pending amount. Emission is then checked
+    for consistency with one amount, every other field exactly as always.
+    """
     variant = variant_for(spec_version)
+    rao_info: dict[str, Any] = {"value": inputs.rao_emission, "source": "stored", "range": None}
+    if infer_rao_from is not None:
+        rao_info = infer_rao_emission(inputs, chain_outputs, spec_version, infer_rao_from)
+        inputs = inputs.with_changes(rao_emission=rao_info["value"])
     recomputed = run_epoch(inputs, spec_version, engine=engine)  # type: ignore[arg-type]
     fields, mismatches = diff_chain_outputs(chain_outputs, recomputed, inputs.n)
     audit = EpochAudit(
@@ -94,6 +125,7 @@ def compare_epoch(
         fields_compared=fields,
         mismatches=mismatches,
         hotkeys=inputs.hotkeys,
+        rao_emission=rao_info,
     )
     return audit, recomputed
 
@@ -107,6 +139,8 @@ class EpochRead:
     spec_version: int
     epoch_block: int
     block_hashes: dict[str, str | None]
+    #: dTAO eras: the chain does not store rao_emission; inputs carry this pending lower bound
+    rao_emission_floor: int | None = None
 
 
 def require_subnet(chain: Chain, netuid: int, block: int | str | None = None) -> None:
@@ -142,10 +176,12 @@ def read_epoch(chain: Chain, netuid: int, *, block: int | str | None = None, epo
     if epoch is None:
         at = block if block is not None else chain.head().number
         epoch = find_epoch_block(chain, netuid, at)
-    inputs, outputs = snapshot_epoch(chain, netuid, epoch)
     before, after = chain.at(epoch - 1), chain.at(epoch)
+    floor = pending_emission(chain, netuid, epoch) if needs_rao_emission(after) else None
+    inputs, outputs = snapshot_epoch(chain, netuid, epoch, rao_emission=floor)
     # Block E is executed by the runtime in E−1's state (an upgrade takes effect a block later).
-    return EpochRead(inputs, outputs, before.spec_version, epoch, {"inputs": before.hash, "outputs": after.hash})
+    return EpochRead(inputs, outputs, before.spec_version, epoch,
+                     {"inputs": before.hash, "outputs": after.hash}, floor)
 
 
 def verify(
@@ -160,7 +196,7 @@ def verify(
     read = read_epoch(chain, netuid, block=block, epoch=epoch)
     audit, _ = compare_epoch(
         read.inputs, read.outputs, read.spec_version, engine=engine,
-        epoch_block=read.epoch_block, block_hashes=read.block_hashes,
+        epoch_block=read.epoch_block, block_hashes=read.block_hashes, infer_rao_from=read.rao_emission_floor,
     )
     return audit
 

@@ -247,6 +247,19 @@ def _epoch_era(block: Block) -> Era:
     return era
 
 
+def pending_emission(chain: Chain, netuid: int, epoch_block: int) -> int:
+    """The emission already pending for ``netuid`` at E−1: a lower bound of the epoch's
+    ``rao_emission`` in the dTAO eras (block E's own accrual comes on top)."""
+    before = chain.at(epoch_block - 1)
+    era = era_for_spec(before.spec_version, before.runtime)
+    return sum(int(v) for v in before.query_many([(PALLET, item, netuid) for item in era.emission_items]))
+
+
+def needs_rao_emission(block: Block) -> bool:
+    """Whether epochs in this block's era take a ``rao_emission`` the chain does not store."""
+    return _epoch_era(block).stake_item != "TotalHotkeyStake"
+
+
 def snapshot_epoch(
     chain: Chain, netuid: int, epoch_block: int, *, rao_emission: int | None = None
 ) -> tuple[EpochInputs, EpochOutputs]:

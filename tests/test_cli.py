@@ -188,12 +188,25 @@ def test_unreachable_endpoint_exits_2() -> None:
     assert len(p.stderr.strip().splitlines()) == 1
 
 
-def test_unsupported_spec_in_a_recording_exits_2() -> None:
-    # A spec-343 finney block: epoch snapshots of dTAO eras are refused, clearly.
+def test_unsupported_spec_exits_2(tmp_path) -> None:
+    ep = tmp_path / "ep"
+    assert run("snapshot", "save", "--netuid", "3", "--epoch", "229", str(ep)).exit_code == 0
+    manifest = tmp_path / "ep.json"
+    doc = json.loads(manifest.read_text())
+    doc["spec_version"] = 250  # a dTAO-era runtime before Yuma3: not reproduced
+    manifest.write_text(json.dumps(doc))
+    r = run("verify", "--snapshot", str(ep))
+    assert r.exit_code == 2
+    assert "spec 250 is not supported" in r.stderr and "103, 273–425" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_unrecorded_history_is_a_clear_error() -> None:
+    # The finney recordings hold no state at E−1 of this block: say what is missing, exit 2.
     rec = shared_path("chain-data", "bittensor-ws", "ws_responses.json")
     r = run("verify", "--netuid", "1", "--epoch", "6852690", "--replay", f"{rec}")
     assert r.exit_code == 2
-    assert "spec" in r.stderr.lower() and "Traceback" not in r.output
+    assert "not recorded" in r.stderr and "Traceback" not in r.output
 
 
 def test_every_command_has_json_that_parses(tmp_path) -> None:
