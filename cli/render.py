@@ -71,6 +71,14 @@ def verify_result(con: Console, r: Any, engine: str) -> None:
     t.add_row("runtime", f"spec {r.spec_version} → variant {r.variant} ({engine} engine)")
     t.add_row("inputs (E−1)", str(r.block_hashes.get("inputs")))
     t.add_row("outputs (E)", str(r.block_hashes.get("outputs")))
+    rao = r.rao_emission or {}
+    if rao.get("source") == "inferred":
+        rng = rao.get("range")
+        how = (f"inferred: the amounts {rng[0]}–{rng[1]} reproduce the stored Emission exactly"
+               if rng else "no single amount reproduces the stored Emission")
+        t.add_row("rao_emission", f"{rao.get('value')} ({how}; the chain does not store it)")
+    elif rao:
+        t.add_row("rao_emission", f"{rao.get('value')} (read from the chain)")
     t.add_row("UIDs compared", str(r.uids_compared))
     t.add_row("fields compared", ", ".join(r.fields_compared))
     t.add_row("mismatches", str(len(r.mismatches)))
