@@ -125,7 +125,17 @@ class Chain:
             block = int(block)
         if not isinstance(block, int) or isinstance(block, bool) or block < 0:
             raise UnknownBlock(block)
-        block_hash = self.rpc("chain_getBlockHash", [block])
+        try:
+            block_hash = self.rpc("chain_getBlockHash", [block])
+        except MissingRecordingEntry:
+            # A recording that knows its head can still say "in the future" rather than "missing".
+            try:
+                head = self.head()
+            except ChainError:
+                raise MissingRecordingEntry("chain_getBlockHash", [block], "") from None
+            if block > head.number:
+                raise BlockInFuture(block, head.number) from None
+            raise
         if block_hash is None:
             head = self.head()
             if block > head.number:
