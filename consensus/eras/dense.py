@@ -24,7 +24,7 @@ Stages that are the same code in both variants are imported from `consensus.eras
 
 from __future__ import annotations
 
-import numpy as np
+import dataclasses
 
 from .. import dense as dn
 from .. import sparse as sp
@@ -34,9 +34,10 @@ from ..fixedpoint import (
     fixed_proportion_to_u16,
     fixed_to_fixed_u16_proportion,
 )
-from ..model import EpochInputs, EpochOutputs, SparseRows
+from ..model import EpochInputs, EpochOutputs
 from .mainline import (
     MainlineRules,
+    per_uid_outputs,
     active_stake_of,
     activity_cutoff_blocks,
     bonds_mask_block,
@@ -47,7 +48,6 @@ from .mainline import (
     new_permits,
     normalized_stake,
     stored_rows,
-    to_rao,
     total_stake,
 )
 
@@ -176,22 +176,10 @@ def epoch_dense(
         elif old_p:
             bond_rows[i] = []
 
-    def u16s(values: list[int]) -> np.ndarray:
-        return np.asarray([fixed_proportion_to_u16(v) for v in values[:n]], dtype=np.uint16)
-
-    def raos(values: list[int]) -> np.ndarray:
-        return np.asarray(to_rao(values[:n], rao), dtype=np.uint64)
-
-    return EpochOutputs(
-        active=np.asarray(active, dtype=bool),
-        validator_permit=np.asarray(permits_new[:n], dtype=bool),
-        consensus=u16s(consensus),
-        incentive=u16s(incentive),
-        dividends=u16s(dividends),
-        validator_trust=u16s(validator_trust),
-        emission=raos(combined),
-        bonds=SparseRows.from_rows(bond_rows),
-        stake_weight=u16s(stake),
-        server_emission=raos(server),
-        validator_emission=raos(validator),
+    # The test-only dense path writes StakeWeight and never Rank/Trust/PruningScores.
+    dense_rules = dataclasses.replace(rules, writes_stake_weight=True, writes_rank_trust_pruning=False)
+    return per_uid_outputs(
+        n, rao, dense_rules, active=active, permits_new=permits_new, stake=stake, consensus=consensus,
+        incentive=incentive, dividends=dividends, validator_trust=validator_trust, combined=combined,
+        server=server, validator=validator, bond_rows=bond_rows,
     )

@@ -416,6 +416,33 @@ def epoch_mainline(
         else:  # before 320: rows of UIDs with neither permit are left as stored
             bond_rows.append(inputs.bonds.row(uid) if uid < inputs.bonds.n_rows and inputs.bonds.present[uid] else None)
 
+    return per_uid_outputs(
+        n, rao, rules, active=active, permits_new=permits_new, stake=stake, consensus=consensus,
+        incentive=incentive, dividends=dividends, validator_trust=validator_trust, combined=combined,
+        server=server, validator=validator, bond_rows=bond_rows, trust=trust,
+    )
+
+
+def per_uid_outputs(
+    n: int,
+    rao: int,
+    rules: MainlineRules,
+    *,
+    active: list[bool],
+    permits_new: list[bool],
+    stake: list[int],
+    consensus: list[int],
+    incentive: list[int],
+    dividends: list[int],
+    validator_trust: list[int],
+    combined: list[int],
+    server: list[int],
+    validator: list[int],
+    bond_rows: list[list[tuple[int, int]] | None],
+    trust: list[int] | None = None,
+) -> EpochOutputs:
+    """§3.10: proportions to stored u16 (truncating), shares to rao, in the era's fields."""
+
     def u16s(values: list[int]) -> np.ndarray:
         return np.asarray([fixed_proportion_to_u16(v) for v in values[:n]], dtype=np.uint16)
 
