@@ -12,7 +12,6 @@ from scalecodec.type_registry import load_type_registry_preset
 from chainkit import errors
 from chainkit.decode import (
     decode_pairs,
-    decode_rows,
     decode_vec_bool,
     decode_vec_u16,
     decode_vec_u64,

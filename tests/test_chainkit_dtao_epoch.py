@@ -16,7 +16,6 @@ from math import floor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from chainkit import errors
@@ -25,7 +24,6 @@ from chainkit.epoch import InexactEpoch, snapshot_epoch
 from chainkit.layout import PALLET, era_for_spec
 from chainkit.metadata import load_metadata_file
 from consensus.eras.mainline import MainlineRules, epoch_mainline, total_stake
-from consensus.fixedpoint import I64F64
 from consensus.model import SparseRows
 
 CHAIN_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "chain-data"
