@@ -1,0 +1,117 @@
+"""Subnets with several mechanisms (spec ≥ 320, `epoch_with_mechanisms`, yuma-spec §1.2).
+
+The subnet's emission is split between mechanisms, each mechanism runs the ordinary epoch on
+its own weights, bonds and LastUpdate (storage index ``netuid + m·4096``), and the per-subnet
+outputs are weighted sums across mechanisms in U64F64. What each mechanism index stores
+(Incentive, Bonds) is that mechanism's own result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import numpy as np
+
+from .errors import EpochInputError
+from .fixedpoint import U64_MAX, U64F64
+from .model import EpochInputs, EpochOutputs
+from .registry import run_epoch
+
+U16_MAX = 0xFFFF
+
+
+def split_emissions(rao_emission: int, count: int, split: Sequence[int] | None = None) -> list[int]:
+    """Each mechanism's share: by ``MechanismEmissionSplit`` (u16 parts of 65535) or evenly;
+    the rounding remainder goes to mechanism 0."""
+    if split is not None:
+        shares = [(rao_emission * int(s)) // U16_MAX for s in split]
+    else:
+        shares = [rao_emission // count if count else 0] * count
+    shares = (shares + [0] * count)[:count]
+    remainder = max(rao_emission - sum(shares), 0)
+    if shares:
+        shares[0] = min(shares[0] + remainder, U64_MAX)
+    return shares
+
+
+def mechanism_weight(share: int, rao_emission: int, mechanism: int) -> int:
+    """U64F64 ``share / rao``; with nothing to split, mechanism 0 weighs 1 and the rest 0."""
+    default = U64F64.from_int(1 if mechanism == 0 else 0)
+    return U64F64.safe_div_or(U64F64.from_int(share), U64F64.from_int(rao_emission), default)
+
+
+def weighted_acc(existing: int, added: int, weight: int, int_bits: int) -> int:
+    """``floor(U64F64(existing) + U64F64(added)·weight)`` saturated to u16 or u64."""
+    acc = U64F64.sat_add(U64F64.from_int(existing), U64F64.sat_mul(U64F64.from_int(added), weight))
+    return U64F64.to_int(acc, int_bits)
+
+
+@dataclass(frozen=True)
+class MechanismEpoch:
+    shares: list[int]
+    weights: list[int]  # U64F64 raw
+    mechanisms: list[EpochOutputs]  # what each mechanism index stores (Incentive, Bonds) and more
+    subnet: EpochOutputs  # what the per-subnet items store, plus mechanism 0's Incentive and Bonds
+
+
+def epoch_with_mechanisms(
+    per_mechanism: Sequence[EpochInputs],
+    rao_emission: int,
+    spec_version: int,
+    split: Sequence[int] | None = None,
+    engine: str = "reference",
+) -> MechanismEpoch:
+    """Run every mechanism's epoch on its share and aggregate the per-subnet outputs.
+
+    ``per_mechanism[m]`` holds mechanism m's inputs (its own weights, bonds, LastUpdate; the
+    subnet's stake, permits and hyperparameters); their ``rao_emission`` is ignored.
+    """
+    shares = split_emissions(rao_emission, len(per_mechanism), split)
+    outs = [
+        run_epoch(replace(inputs, rao_emission=share), spec_version, engine=engine)  # type: ignore[arg-type]
+        for inputs, share in zip(per_mechanism, shares)
+    ]
+    weights = [mechanism_weight(share, rao_emission, m) for m, share in enumerate(shares)]
+    first = outs[0]
+    n = len(first.consensus)
+    if len(outs) > 1 and first.rank is not None:
+        raise EpochInputError(
+            f"spec {spec_version}: how Rank/Trust/PruningScores combined across mechanisms before spec 365 "
+            "is not reproduced; only single-mechanism subnets are supported there"
+        )
+
+    def u16_sum(field: str) -> np.ndarray:
+        acc = [0] * n
+        for out, w in zip(outs, weights):
+            values = getattr(out, field).tolist()
+            acc = [weighted_acc(a, int(v), w, 16) for a, v in zip(acc, values)]
+        return np.asarray(acc, dtype=np.uint16)
+
+    def plain_sum(field: str) -> np.ndarray:
+        acc = [0] * n
+        for out in outs:
+            acc = [min(a + int(v), U64_MAX) for a, v in zip(acc, getattr(out, field).tolist())]
+        return np.asarray(acc, dtype=np.uint64)
+
+    emission = [0] * n
+    for out, w in zip(outs, weights):
+        emission = [weighted_acc(a, int(v), w, 64) for a, v in zip(emission, out.emission.tolist())]
+    active = np.zeros(len(first.active), dtype=bool)
+    permits = np.zeros(n, dtype=bool)
+    for out in outs:
+        active[: len(out.active)] |= out.active[: len(active)]
+        permits |= out.validator_permit[:n]
+    subnet = replace(
+        first,
+        active=active,
+        validator_permit=permits,
+        consensus=u16_sum("consensus"),
+        dividends=u16_sum("dividends"),
+        validator_trust=u16_sum("validator_trust"),
+        stake_weight=u16_sum("stake_weight") if first.stake_weight is not None else None,
+        emission=np.asarray(emission, dtype=np.uint64),
+        server_emission=plain_sum("server_emission") if first.server_emission is not None else None,
+        validator_emission=plain_sum("validator_emission") if first.validator_emission is not None else None,
+    )
+    return MechanismEpoch(shares, weights, outs, subnet)

@@ -1,0 +1,85 @@
+"""Several mechanisms per subnet: emission split, U64F64 weights, per-subnet aggregation."""
+
+from __future__ import annotations
+
+import json
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from consensus.cases import load_case, snapshot_inputs
+from consensus.fixedpoint import U64F64
+from consensus.mechanisms import epoch_with_mechanisms, mechanism_weight, split_emissions, weighted_acc
+from consensus.registry import run_epoch
+
+from .conftest import shared_files, shared_path
+
+SNAPSHOTS = shared_files("*.json", "epoch-snapshot", "cases")
+
+
+@settings(max_examples=300)
+@given(st.integers(0, (1 << 64) - 1), st.integers(1, 8), st.booleans(), st.data())
+def test_split_hands_out_everything(rao: int, count: int, by_split: bool, data) -> None:
+    split = data.draw(st.lists(st.integers(0, 65535), min_size=0, max_size=10)) if by_split else None
+    shares = split_emissions(rao, count, split)
+    assert len(shares) == count
+    if split is None or sum((rao * s) // 65535 for s in split[:count]) <= rao:
+        assert sum(shares) == rao  # the remainder goes to mechanism 0
+    for m, share in enumerate(shares[1:], start=1):
+        expected = (rao // count) if split is None else ((rao * split[m]) // 65535 if m < len(split) else 0)
+        assert share == expected
+
+
+@settings(max_examples=300)
+@given(st.integers(0, 65535), st.integers(0, 65535), st.integers(0, (1 << 64) - 1), st.integers(1, (1 << 64) - 1))
+def test_weighted_accumulation_floors(existing: int, added: int, share: int, rao: int) -> None:
+    share = min(share, rao)
+    w = mechanism_weight(share, rao, 1)
+    assert w == (share << 64) // rao
+    exact = existing + Fraction(added) * Fraction(w, 1 << 64)
+    assert weighted_acc(existing, added, w, 16) == min(math.floor(exact), 65535)
+
+
+def test_zero_emission_gives_mechanism_0_full_weight() -> None:
+    assert mechanism_weight(0, 0, 0) == U64F64.one and mechanism_weight(0, 0, 1) == 0
+
+
+@pytest.mark.parametrize("path", SNAPSHOTS, ids=lambda p: p.stem)
+def test_one_mechanism_is_the_plain_epoch(path) -> None:
+    case = load_case(path)
+    plain = run_epoch(case.inputs, 425)
+    agg = epoch_with_mechanisms([case.inputs], case.inputs.rao_emission, 425)
+    for f in ("active", "validator_permit", "consensus", "incentive", "dividends", "validator_trust",
+              "emission", "stake_weight", "server_emission", "validator_emission"):
+        assert np.array_equal(getattr(agg.subnet, f), getattr(plain, f)), f
+    assert agg.subnet.bonds == plain.bonds
+
+
+def test_three_mechanisms_from_the_runtime_vectors() -> None:
+    # The runtime's own three-mechanism test: each mechanism's epoch is a vector; aggregate them.
+    inputs = []
+    for m in range(3):
+        doc = json.loads(shared_path(
+            "vectors", "epoch", f"epoch_logs__epoch_mechanism_three_mechanisms_separate_state__mech{m}.json").read_text())
+        step = next(s for s in doc["steps"] if s["op"] == "epoch")
+        inputs.append(snapshot_inputs(step["input_snapshot"]))
+    rao = 1_000_000_007
+    agg = epoch_with_mechanisms(inputs, rao, 425)
+    assert sum(agg.shares) == rao and agg.shares[0] == rao // 3 + rao % 3
+    for m, out in enumerate(agg.mechanisms):
+        direct = run_epoch(inputs[m].with_changes(rao_emission=agg.shares[m]), 425)
+        assert np.array_equal(out.incentive, direct.incentive) and out.bonds == direct.bonds
+    # Independent recomputation of the aggregate in exact rationals.
+    for field, bits in (("dividends", 16), ("consensus", 16), ("emission", 64)):
+        want = []
+        for uid in range(len(agg.subnet.consensus)):
+            acc = 0
+            for out, w in zip(agg.mechanisms, agg.weights):
+                acc = min(math.floor(acc + Fraction(int(getattr(out, field)[uid])) * Fraction(w, 1 << 64)),
+                          (1 << bits) - 1)
+            want.append(acc)
+        assert getattr(agg.subnet, field).tolist() == want, field
+    assert agg.subnet.validator_permit.tolist() == list(np.logical_or.reduce([o.validator_permit for o in agg.mechanisms]))
