@@ -393,3 +393,22 @@ def test_sparse_vector_epochs_through_kernel():
                 bad[f"{p.name}#{k}"] = [m.as_json() for m in mismatches[:3]]
     assert runs == 155
     assert not bad, bad
+
+
+def test_outputs_survive_later_calls():
+    """The kernels reuse a per-thread workspace: nothing returned may alias it."""
+    import copy
+
+    rng = np.random.default_rng(11)
+
+    def inputs(n, **hp):
+        rows = [list(zip(rng.permutation(n).tolist(), rng.integers(0, 65536, n).tolist())) for _ in range(n)]
+        return _base(n, **hp).with_changes(weights=SparseRows.from_rows(rows), bonds=SparseRows.from_rows(rows[::-1]),
+                                           stake_alpha=rng.integers(1, 10**15, n).astype(np.uint64))
+
+    for spec, hp in ((425, {}), (425, dict(yuma3=True, liquid_alpha=True)), (319, {}), (103, {})):
+        first = run_epoch(inputs(20, **hp), spec, engine="numba")
+        kept = copy.deepcopy(first)
+        for n in (20, 40, 5):
+            run_epoch(inputs(n, **hp), spec, engine="numba")
+        assert_same_outputs(kept, first)

@@ -9,6 +9,8 @@ CSR kernels of :mod:`.sparse` in the order of :mod:`consensus.eras.mainline` /
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from numba import njit
 
@@ -183,7 +185,7 @@ def _mainline_core(
     n, w_ptr, w_cols, w_raw, b_ptr, b_cols, b_raw, b_present, stake, inactive, permits,
     last_update, bar, commit_blocks, use_commit, owner, owner_exempt, kappa, penalty, yuma3,
     liquid, alpha_lo, alpha_hi, sigmoid_mode, k_steep, clamped_exp, ema_alpha, bonds_mask_on,
-    last_tempo, max_validators, rank_trust, write_all_rows, rao,
+    last_tempo, max_validators, rank_trust, write_all_rows, rao, ws,
 ):
     # 3.3 permits (owner forced when exempt)
     permits = permits.copy()
@@ -202,15 +204,15 @@ def _mainline_core(
 
     # 3.5 weights
     wp, wc, wv = sk.masked_weights(n, w_ptr, w_cols, w_raw, sk.VALUE_INT, True, permits, owner,
-                                   last_update, bar, commit_blocks, use_commit)
+                                   last_update, bar, commit_blocks, use_commit, ws)
     if rank_trust:
         preranks = sk.matmul(wp, wc, wv, active_stake, n)
     else:
         preranks = np.zeros(0, dtype=np.int64)
 
     # 3.6 consensus, validator trust, incentive
-    consensus = sk.weighted_median_col(active_stake, wp, wc, wv, n, kappa)
-    cp, cc, cv, validator_trust, ranks = sk.col_clip_trust_ranks(wp, wc, wv, consensus, active_stake, n)
+    consensus = sk.weighted_median_col_ws(active_stake, wp, wc, wv, n, kappa, ws)
+    cp, cc, cv, validator_trust, ranks = sk.col_clip_trust_ranks(wp, wc, wv, consensus, active_stake, n, ws)
     if rank_trust:
         trust = sk.vecdiv(ranks, preranks)
     else:
@@ -219,24 +221,26 @@ def _mainline_core(
     incentive = ranks
 
     # 3.7 weights for bonds
-    fp, fc, fv = sk.interpolate(wp, wc, wv, cp, cc, cv, n, penalty)
+    fp, fc, fv = sk.interpolate(wp, wc, wv, cp, cc, cv, n, penalty, ws)
 
     # 3.8 bonds and dividends
     if yuma3:
         bp, bc, bv = sk.masked_bonds(n, b_ptr, b_cols, b_raw, sk.VALUE_PROPORTION, False,
-                                     last_update, bonds_mask_on, last_tempo, bar)
+                                     last_update, bonds_mask_on, last_tempo, bar, ws)
         any_consensus = False
         for c in consensus:
             if c != 0:
                 any_consensus = True
         if liquid and any_consensus:
             ep, ec, ev = sk.mat_ema_alpha_liquid(fp, fc, fv, bp, bc, bv, consensus, alpha_lo, alpha_hi,
-                                                 sigmoid_mode, k_steep, clamped_exp)
-            norm = ev.copy()
+                                                 sigmoid_mode, k_steep, clamped_exp, ws)
+            norm = sk.take(ws, sk.S_NV, len(ev))
+            norm[:] = ev
             sk.inplace_col_normalize(ep, ec, norm, n)
         else:
-            ep, ec, ev, ema_sum = sk.mat_ema(fp, fc, fv, bp, bc, bv, ema_alpha)
-            norm = ev.copy()
+            ep, ec, ev, ema_sum = sk.mat_ema(fp, fc, fv, bp, bc, bv, ema_alpha, ws)
+            norm = sk.take(ws, sk.S_NV, len(ev))
+            norm[:] = ev
             sk.inplace_col_divide(ec, norm, ema_sum)
         per_validator = sk.mat_vec_mul_row_sum(ep, ec, norm, incentive)
         dividends = sk.vec_mul(per_validator, active_stake)
@@ -244,11 +248,11 @@ def _mainline_core(
         bonds = _bond_rows(n, permits_new, ep, ec, ev)
     else:
         bp, bc, bv = sk.masked_bonds(n, b_ptr, b_cols, b_raw, sk.VALUE_INT, False,
-                                     last_update, bonds_mask_on, last_tempo, bar)
+                                     last_update, bonds_mask_on, last_tempo, bar, ws)
         sk.inplace_col_normalize(bp, bc, bv, n)
-        dp, dc, dv = sk.row_hadamard_col_normalized(fp, fc, fv, active_stake, n)
-        ep, ec, ev, ema_sum = sk.mat_ema(dp, dc, dv, bp, bc, bv, ema_alpha)
-        dividends, bonds = sk.classic_dividends_and_bonds(ep, ec, ev, ema_sum, incentive, permits_new, n)
+        dp, dc, dv = sk.row_hadamard_col_normalized(fp, fc, fv, active_stake, n, ws)
+        ep, ec, ev, ema_sum = sk.mat_ema(dp, dc, dv, bp, bc, bv, ema_alpha, ws)
+        dividends, bonds = sk.classic_dividends_and_bonds(ep, ec, ev, ema_sum, incentive, permits_new, n, ws)
         sk.inplace_normalize(dividends)
 
     # 3.9 emission
@@ -284,7 +288,7 @@ def _mainline_core(
 @njit(cache=True)
 def _spec103_core(
     n, w_ptr, w_cols, w_raw, b_ptr, b_cols, b_raw, b_present, stake, inactive, permits,
-    last_update, bar, kappa, ema_alpha, max_validators, rao,
+    last_update, bar, kappa, ema_alpha, max_validators, rao, ws,
 ):
     active_stake = stake.copy()
     sk.inplace_mask_vector(inactive, active_stake)
@@ -293,20 +297,20 @@ def _spec103_core(
     permits_new = sk.is_topk(stake, max_validators, False)
 
     wp, wc, wv = sk.masked_weights(n, w_ptr, w_cols, w_raw, sk.VALUE_PROPORTION, False, permits,
-                                   -1, last_update, bar, last_update[:0], False)
+                                   -1, last_update, bar, last_update[:0], False, ws)
 
     preranks = sk.matmul(wp, wc, wv, active_stake, n)
-    consensus = sk.weighted_median_col(active_stake, wp, wc, wv, n, kappa)
-    cp, cc, cv, validator_trust, ranks = sk.col_clip_trust_ranks(wp, wc, wv, consensus, active_stake, n)
+    consensus = sk.weighted_median_col_ws(active_stake, wp, wc, wv, n, kappa, ws)
+    cp, cc, cv, validator_trust, ranks = sk.col_clip_trust_ranks(wp, wc, wv, consensus, active_stake, n, ws)
     trust = sk.vecdiv(ranks, preranks)
     sk.inplace_normalize(ranks)
     incentive = ranks
 
     bp, bc, bv = sk.masked_bonds(n, b_ptr, b_cols, b_raw, sk.VALUE_PROPORTION, True,
-                                 last_update, False, np.uint64(0), bar)
+                                 last_update, False, np.uint64(0), bar, ws)
     sk.inplace_col_normalize(bp, bc, bv, n)
-    dp, dc, dv = sk.row_hadamard_col_normalized(cp, cc, cv, active_stake, n)
-    ep, ec, ev, ema_sum = sk.mat_ema(dp, dc, dv, bp, bc, bv, ema_alpha)
+    dp, dc, dv = sk.row_hadamard_col_normalized(cp, cc, cv, active_stake, n, ws)
+    ep, ec, ev, ema_sum = sk.mat_ema(dp, dc, dv, bp, bc, bv, ema_alpha, ws)
     sk.inplace_col_divide(ec, ev, ema_sum)
     dividends = sk.matmul_transpose(ep, ec, ev, incentive)
     sk.inplace_normalize(dividends)
@@ -328,6 +332,21 @@ def _spec103_core(
 
 
 # -- entry points ----------------------------------------------------------------------
+
+_local = threading.local()
+
+
+def _workspace():
+    """This thread's kernel workspace (:func:`.sparse.new_workspace`), kept between calls.
+
+    Its buffers grow to the largest epoch the thread has run and are not released; one per
+    thread because the cores write into it.
+    """
+    ws = getattr(_local, "ws", None)
+    if ws is None:
+        ws = _local.ws = sk.new_workspace()
+    return ws
+
 
 def _rows_arrays(rows: SparseRows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return _i64(rows.indptr), _i64(rows.cols), _i64(rows.values)
@@ -367,7 +386,7 @@ def epoch_mainline(inputs: EpochInputs, rules: MainlineRules) -> EpochOutputs:
         ema_alpha_constant(hp.bonds_moving_average),
         last_tempo <= U64_MAX, np.uint64(min(last_tempo, U64_MAX)),
         hp.max_allowed_validators, rules.writes_rank_trust_pruning, rules.writes_all_bond_rows,
-        np.uint64(inputs.rao_emission),
+        np.uint64(inputs.rao_emission), _workspace(),
     )
     (active, permits_new, consensus, incentive, dividends, vtrust, emission, bonds, stake_weight,
      server, validator, trust, pruning) = out
@@ -403,7 +422,7 @@ def epoch_spec103(inputs: EpochInputs) -> EpochOutputs:
         _u64(inputs.last_update), _u64(inputs.block_at_registration),
         I32F32.safe_div(I32F32.from_int(hp.kappa), I32F32.from_int(U16_MAX)),
         ema_alpha_constant(hp.bonds_moving_average), hp.max_allowed_validators,
-        np.uint64(inputs.rao_emission),
+        np.uint64(inputs.rao_emission), _workspace(),
     )
     (active, permits_new, consensus, incentive, dividends, vtrust, emission, trust, pruning,
      bonds) = out

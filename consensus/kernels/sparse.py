@@ -5,7 +5,14 @@ runtime's order (unsorted rows, explicit zeros and repeated columns are kept). V
 I32F32. Each kernel names the function of :mod:`consensus.sparse` it reproduces and keeps
 its quirks (missing-entry defaults, saturating versus wrapping sums, row and entry order of
 saturating accumulations). Kernels return fresh arrays unless their name starts with
-``inplace_``.
+``inplace_`` or they take a workspace ``ws``.
+
+Workspace: the nnz-sized scratch and intermediate matrices of an epoch live in a typed list
+of int64 buffers (:func:`new_workspace`), one slot per use (``S_*``), grown geometrically when
+a larger epoch needs more and never shrunk. A kernel that takes ``ws`` writes its CSR columns
+and values into slices of its slots and returns those views, which stay valid until the next
+call using the same slots: the epoch cores copy whatever they hand back to the caller. Reusing
+the buffers avoids allocating (and page-faulting in) a few dozen large arrays per epoch.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
+from numba.typed import List
 
 from .fixed import (
     ONE,
@@ -36,6 +44,38 @@ from .fixed import (
 _I64 = np.int64
 _F2_32 = float(1 << 32)
 _LIM61 = np.int64(1 << 61)
+
+
+# -- workspace -------------------------------------------------------------------------
+
+# slots; arrays whose lifetimes overlap in an epoch core never share a slot
+S_WC, S_WV = 0, 1  # masked_weights
+S_CC, S_CV = 2, 3  # col_clip_trust_ranks
+S_IC, S_IV = 4, 5  # interpolate
+S_BC, S_BV = 6, 7  # masked_bonds
+S_DC, S_DV = 8, 9  # row_hadamard_col_normalized; weighted_median_col scratch before it
+S_EC, S_EV = 10, 11  # mat_ema / mat_ema_alpha_liquid
+S_NV = 12  # the column-normalised EMA values
+N_SLOTS = 13
+
+
+@njit(cache=True)
+def new_workspace():
+    ws = List()
+    for _ in range(N_SLOTS):
+        ws.append(np.empty(0, dtype=np.int64))
+    return ws
+
+
+@njit(cache=True)
+def take(ws, slot, size):
+    """An int64 view of ``size`` entries of workspace slot ``slot`` (contents undefined),
+    growing the slot's buffer to at least 1.5x its old size when it is too small."""
+    buf = ws[slot]
+    if len(buf) < size:
+        buf = np.empty(max(size, len(buf) + (len(buf) >> 1)), dtype=np.int64)
+        ws[slot] = buf
+    return buf[:size]
 
 
 # -- division by one divisor many times ----------------------------------------------------
@@ -195,7 +235,7 @@ def _stored_value(raw, value_kind):
 
 @njit(cache=True)
 def masked_weights(n, indptr, cols, raw, value_kind, filter_cols, permits, owner,
-                   last_update, bar, commit, use_commit):
+                   last_update, bar, commit, use_commit, ws):
     """§3.5 in one pass: the stored rows of UIDs < n (storage order), then
 
     * `mask_rows_sparse(!permits)`: row i kept only if i < len(permits) and permits[i];
@@ -204,14 +244,15 @@ def masked_weights(n, indptr, cols, raw, value_kind, filter_cols, permits, owner
       `vec_mask_sparse_matrix(commit, bar, <)` (missing values count as 0);
     * `inplace_row_normalize_sparse` (plain row sum; rows summing to <= 0 unchanged).
 
-    Columns >= n are dropped when ``filter_cols`` (`get_weights_sparse`).
+    Columns >= n are dropped when ``filter_cols`` (`get_weights_sparse`). Workspace slots
+    S_WC / S_WV.
     """
     n_rows = len(indptr) - 1
     rows = min(n, n_rows)
     cap = indptr[rows] - indptr[0] if rows > 0 else 0
     out_ptr = np.zeros(n + 1, dtype=np.int64)
-    out_cols = np.empty(cap, dtype=np.int64)
-    out_vals = np.empty(cap, dtype=np.int64)
+    out_cols = take(ws, S_WC, cap)
+    out_vals = take(ws, S_WV, cap)
     zero = np.uint64(0)
     k = 0
     for i in range(rows):
@@ -247,18 +288,19 @@ def masked_weights(n, indptr, cols, raw, value_kind, filter_cols, permits, owner
 
 
 @njit(cache=True)
-def masked_bonds(n, indptr, cols, raw, value_kind, per_row, last_update, use_scalar, scalar, bar):
+def masked_bonds(n, indptr, cols, raw, value_kind, per_row, last_update, use_scalar, scalar, bar, ws):
     """`get_bonds_sparse` rows of UIDs < n (columns not filtered), then the registration mask.
 
     ``per_row`` (spec 103): `vec_mask_sparse_matrix(last_update, bar, <=)`; otherwise, if
     ``use_scalar``: `scalar_vec_mask_sparse_matrix(scalar, bar, <=)`. Missing values are 0.
+    Workspace slots S_BC / S_BV.
     """
     n_rows = len(indptr) - 1
     rows = min(n, n_rows)
     cap = indptr[rows] - indptr[0] if rows > 0 else 0
     out_ptr = np.zeros(n + 1, dtype=np.int64)
-    out_cols = np.empty(cap, dtype=np.int64)
-    out_vals = np.empty(cap, dtype=np.int64)
+    out_cols = take(ws, S_BC, cap)
+    out_vals = take(ws, S_BV, cap)
     zero = np.uint64(0)
     k = 0
     for i in range(rows):
@@ -313,20 +355,21 @@ def inplace_col_normalize(indptr, cols, vals, columns):
 
 
 @njit(cache=True)
-def classic_dividends_and_bonds(indptr, cols, vals, col_sum, incentive, permits_new, n):
+def classic_dividends_and_bonds(indptr, cols, vals, col_sum, incentive, permits_new, n, ws):
     """The end of classic Yuma (§3.8b steps 7-9 and the bond rows of §3.10), fused:
 
     `inplace_col_normalize_sparse(ema, columns)` (with the column sums given); dividends =
     `matmul_transpose_sparse(ema, incentive)` (not yet normalised); then
     `inplace_col_max_upscale_sparse(ema, columns)` applied only to the rows that are written
-    (UIDs < n with a new permit), as u16 proportions. Returns dividends and the bond rows.
+    (UIDs < n with a new permit), as u16 proportions. Returns dividends and the bond rows
+    (fresh arrays). Workspace slot S_NV.
     """
     rows = len(indptr) - 1
     columns = len(col_sum)  # col_sum = col_sums(cols, vals, columns), from mat_ema
     rsum = np.empty(columns, dtype=np.float64)
     for j in range(columns):
         rsum[j] = recip(col_sum[j])
-    normed = np.empty(len(vals), dtype=np.int64)
+    normed = take(ws, S_NV, len(vals))
     col_max = np.zeros(columns, dtype=np.int64)
     dividends = np.zeros(rows, dtype=np.int64)
     for i in range(rows):
@@ -368,17 +411,18 @@ def classic_dividends_and_bonds(indptr, cols, vals, col_sum, incentive, permits_
 
 
 @njit(cache=True)
-def row_hadamard_col_normalized(indptr, cols, vals, vector, columns):
+def row_hadamard_col_normalized(indptr, cols, vals, vector, columns, ws):
     """`row_hadamard_sparse(m, vector)` (row i scaled by vector[i], rows beyond the vector
     dropped) then `inplace_col_normalize_sparse(·, columns)`; the column sums are taken while
-    scaling."""
+    scaling. Workspace slots S_DC / S_DV."""
     n = len(indptr) - 1
     rows = min(n, len(vector))
     end = indptr[rows]
     out_ptr = np.zeros(rows + 1, dtype=np.int64)
     out_ptr[:] = indptr[: rows + 1] - indptr[0]
-    out_cols = cols[indptr[0]:end].copy()
-    out_vals = np.empty(end - indptr[0], dtype=np.int64)
+    out_cols = take(ws, S_DC, end - indptr[0])
+    out_cols[:] = cols[indptr[0]:end]
+    out_vals = take(ws, S_DV, end - indptr[0])
     col_sum = np.zeros(columns, dtype=np.int64)
     for i in range(rows):
         s = vector[i]
@@ -439,17 +483,17 @@ def mat_vec_mul_row_sum(indptr, cols, vals, vector):
 
 
 @njit(cache=True)
-def col_clip_trust_ranks(indptr, cols, vals, threshold, stake, columns):
+def col_clip_trust_ranks(indptr, cols, vals, threshold, stake, columns, ws):
     """`col_clip_sparse(W, threshold)`, and on the clipped rows in the same pass
     `row_sum_sparse` (validator trust) and `matmul_sparse(·, stake, columns)` (ranks).
 
     Clipping keeps (j, th) if th < v and th > 0, drops the entry if th < v and th <= 0, and
-    keeps (j, v) otherwise (explicit zeros survive).
+    keeps (j, v) otherwise (explicit zeros survive). Workspace slots S_CC / S_CV.
     """
     n = len(indptr) - 1
     out_ptr = np.zeros(n + 1, dtype=np.int64)
-    out_cols = np.empty(len(cols), dtype=np.int64)
-    out_vals = np.empty(len(cols), dtype=np.int64)
+    out_cols = take(ws, S_CC, len(cols))
+    out_vals = take(ws, S_CV, len(cols))
     trust = np.zeros(n, dtype=np.int64)
     ranks = np.zeros(columns, dtype=np.int64)
     k = 0
@@ -503,11 +547,11 @@ def _drain_bits(bits, touched):
 
 
 @njit(cache=True)
-def interpolate(p1, c1, v1, p2, c2, v2, columns, ratio):
+def interpolate(p1, c1, v1, p2, c2, v2, columns, ratio, ws):
     """`interpolate_sparse`: m1 + ratio·(m2 − m1); ratio 0 / 1 give m1 / m2 unchanged.
 
     The 0 / 1 paths return the input arrays themselves (the runtime copies): callers never
-    modify ``weights_for_bonds`` in place.
+    modify ``weights_for_bonds`` in place. Workspace slots S_IC / S_IV.
     """
     if ratio == 0:
         return p1, c1, v1
@@ -523,8 +567,8 @@ def interpolate(p1, c1, v1, p2, c2, v2, columns, ratio):
     for i in range(n):
         cap += min(columns, (p1[i + 1] - p1[i]) + (p2[i + 1] - p2[i]))
     out_ptr = np.zeros(n + 1, dtype=np.int64)
-    out_cols = np.empty(cap, dtype=np.int64)
-    out_vals = np.empty(cap, dtype=np.int64)
+    out_cols = take(ws, S_IC, cap)
+    out_vals = take(ws, S_IV, cap)
     k = 0
     for i in range(n):
         for p in range(p1[i], p1[i + 1]):
@@ -558,11 +602,12 @@ def interpolate(p1, c1, v1, p2, c2, v2, columns, ratio):
 
 
 @njit(cache=True)
-def mat_ema(pn, cn, vn, po, co, vo, alpha):
+def mat_ema(pn, cn, vn, po, co, vo, alpha, ws):
     """`mat_ema_sparse`: alpha·new + (1−alpha)·old, accumulator of width len(new), > 0 kept.
 
     Also returns the saturating column sums of the result in storage order (what
-    `inplace_col_normalize_sparse` computes next in both Yuma variants).
+    `inplace_col_normalize_sparse` computes next in both Yuma variants). Workspace slots
+    S_EC / S_EV.
     """
     one_minus = sat_sub(ONE, alpha)
     n = len(pn) - 1
@@ -578,8 +623,8 @@ def mat_ema(pn, cn, vn, po, co, vo, alpha):
             c += po[i + 1] - po[i]
         cap += min(n, c)
     out_ptr = np.zeros(n + 1, dtype=np.int64)
-    out_cols = np.empty(cap, dtype=np.int64)
-    out_vals = np.empty(cap, dtype=np.int64)
+    out_cols = take(ws, S_EC, cap)
+    out_vals = take(ws, S_EV, cap)
     k = 0
     for i in range(n):
         for p in range(pn[i], pn[i + 1]):
@@ -673,12 +718,12 @@ def _merge_walk(indptr, cols, vals, i, width, val_at, stamp, tag):
 
 
 @njit(cache=True)
-def mat_ema_alpha_liquid(pn, cn, vn, po, co, vo, consensus, lo, hi, mode, k, clamped):
+def mat_ema_alpha_liquid(pn, cn, vn, po, co, vo, consensus, lo, hi, mode, k, clamped, ws):
     """`mat_ema_alpha_sparse(new, old, compute_liquid_alpha_values_sparse(new, old, c))`.
 
     The dense alpha matrix is never built: alpha_ij is only read for entries of `new`, so it
     is computed there, from the merge-walk values of the weights (`new`) and bonds (`old`)
-    rows at column j.
+    rows at column j. Workspace slots S_EC / S_EV.
     """
     n = len(pn) - 1
     width = len(consensus)
@@ -691,8 +736,8 @@ def mat_ema_alpha_liquid(pn, cn, vn, po, co, vo, consensus, lo, hi, mode, k, cla
     a_at = np.zeros(width, dtype=np.int64)
     a_stamp = np.full(width, -1, dtype=np.int64)
     out_ptr = np.zeros(n + 1, dtype=np.int64)
-    out_cols = np.empty(len(cn), dtype=np.int64)
-    out_vals = np.empty(len(cn), dtype=np.int64)
+    out_cols = take(ws, S_EC, len(cn))
+    out_vals = take(ws, S_EV, len(cn))
     # exp of the most common exponent: d = 0 (no buy/sell difference)
     cache = np.empty(2, dtype=np.int64)
     cache[0] = sigmoid_exponent(_I64(0), mode, k)
@@ -833,6 +878,12 @@ def _quantile_select(src, src_w, minority, below, buf1, buf2, w1, w2):
 
 @njit(cache=True)
 def weighted_median_col(stake, indptr, cols, vals, columns, majority):
+    """:func:`weighted_median_col_ws` with a workspace of its own."""
+    return weighted_median_col_ws(stake, indptr, cols, vals, columns, majority, new_workspace())
+
+
+@njit(cache=True)
+def weighted_median_col_ws(stake, indptr, cols, vals, columns, majority, ws):
     """`weighted_median_col_sparse`: per-column kappa-quantile over positive-stake rows.
 
     When the renormalised stakes are non-negative with an exact sum below 2^61 and every
@@ -843,7 +894,8 @@ def weighted_median_col(stake, indptr, cols, vals, columns, majority):
     pivot below it the pivot and everything under it hold at most minority). That is computed
     per column from its entries (packed with their row, later duplicates in a row winning)
     plus one bucket, value 0, for the rows without an entry, in expected O(nnz). Otherwise
-    the runtime's search is replayed step for step on dense columns.
+    the runtime's search is replayed step for step on dense columns. Scratch in workspace
+    slots S_DC / S_DV.
     """
     n_rows = len(indptr) - 1
     rows = min(len(stake), n_rows)
@@ -898,8 +950,8 @@ def weighted_median_col(stake, indptr, cols, vals, columns, majority):
         start[c + 1] += start[c]
 
     if not safe:
-        ck = np.empty(start[columns], dtype=np.int64)
-        cv = np.empty(start[columns], dtype=np.int64)
+        ck = take(ws, S_DC, start[columns])
+        cv = take(ws, S_DV, start[columns])
         fill = start[:columns].copy()
         for i in range(rows):
             k = kpos[i]
@@ -936,8 +988,8 @@ def weighted_median_col(stake, indptr, cols, vals, columns, majority):
         lstart[c + 1] = lstart[c] + (start[c + 1] - start[c] if live else 0)
     if lstart[columns] == 0:
         return out
-    keys = np.empty(lstart[columns], dtype=np.int64)
-    key_w = np.empty(lstart[columns], dtype=np.int64)
+    keys = take(ws, S_DC, lstart[columns])
+    key_w = take(ws, S_DV, lstart[columns])
     fill = lstart[:columns].copy()
     last_k[:] = -1
     for i in range(rows):
