@@ -55,8 +55,10 @@ S_IC, S_IV = 4, 5  # interpolate
 S_BC, S_BV = 6, 7  # masked_bonds
 S_DC, S_DV = 8, 9  # row_hadamard_col_normalized; weighted_median_col scratch before it
 S_EC, S_EV = 10, 11  # mat_ema / mat_ema_alpha_liquid
-S_NV = 12  # the column-normalised EMA values
-N_SLOTS = 13
+# the column-normalised EMA values: written after mat_ema has consumed the row_hadamard
+# values (classic) or in place of them (Yuma3 does not scale by rows), so they share a slot
+S_NV = S_DV
+N_SLOTS = 12
 
 
 @njit(cache=True)
