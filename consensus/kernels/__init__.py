@@ -24,9 +24,9 @@ freed a few dozen large arrays, which glibc returned to the kernel after every c
 back as fresh zero pages: the page faults cost about a third of the epoch time (n = 256,
 dense: 9.4 ms, now 7.2 ms; n = 4096 at 10%: 159 ms, now about 131-137 ms, on a 2-core VM).
 The cost is that a thread keeps its workspace after its largest epoch (12 int64 arrays of up
-to ~2 nnz entries each; 115 MiB after the benchmark epoch n = 4096, nnz = 1.7M). :func:`tune_malloc` (``TAOAUDIT_MALLOPT=1`` before importing this
-package; glibc only, process-wide: the process then keeps up to 256 MiB of freed memory in its
-heap) raises ``M_MMAP_THRESHOLD`` / ``M_TRIM_THRESHOLD``; it is opt-in because it changes the
+to ~2 nnz entries each; 115 MiB after the benchmark epoch n = 4096, nnz = 1.7M).
+:func:`tune_malloc` (``TAOAUDIT_MALLOPT=1`` before importing this package; glibc only,
+process-wide: the process then keeps up to 256 MiB of freed memory in its heap) raises ``M_MMAP_THRESHOLD`` / ``M_TRIM_THRESHOLD``; it is opt-in because it changes the
 allocator of the whole host process, and it now gains only a few percent at large n (the
 per-call output arrays).
 """
