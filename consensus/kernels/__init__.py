@@ -26,9 +26,10 @@ dense: 9.4 ms, now 7.2 ms; n = 4096 at 10%: 159 ms, now about 131-137 ms, on a 2
 The cost is that a thread keeps its workspace after its largest epoch (12 int64 arrays of up
 to ~2 nnz entries each; 115 MiB after the benchmark epoch n = 4096, nnz = 1.7M).
 :func:`tune_malloc` (``TAOAUDIT_MALLOPT=1`` before importing this package; glibc only,
-process-wide: the process then keeps up to 256 MiB of freed memory in its heap) raises ``M_MMAP_THRESHOLD`` / ``M_TRIM_THRESHOLD``; it is opt-in because it changes the
-allocator of the whole host process, and it now gains only a few percent at large n (the
-per-call output arrays).
+process-wide: the process then keeps up to 256 MiB of freed memory in its heap) raises
+``M_MMAP_THRESHOLD`` / ``M_TRIM_THRESHOLD``; it is opt-in because it changes the allocator
+of the whole host process, and it now gains only a few percent at large n (the per-call
+output arrays).
 """
 
 from __future__ import annotations
