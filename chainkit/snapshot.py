@@ -136,9 +136,9 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[st
 
 
 # -- metagraph -------------------------------------------------------------------------------
-def save_metagraph(mg: Metagraph, path: str | os.PathLike) -> Path:
-    meta = {
-        "kind": "metagraph",
+def _metagraph_meta(mg: Metagraph) -> dict[str, Any]:
+    """Where and when a metagraph was read: the manifest of its snapshot and its JSON header."""
+    return {
         "netuid": mg.netuid,
         "block_number": mg.block,
         "block_hash": mg.block_hash,
@@ -147,7 +147,10 @@ def save_metagraph(mg: Metagraph, path: str | os.PathLike) -> Path:
         "source": mg.source,
         "subnet": mg.subnet,
     }
-    return save_arrays(path, mg.arrays, meta)
+
+
+def save_metagraph(mg: Metagraph, path: str | os.PathLike) -> Path:
+    return save_arrays(path, mg.arrays, {"kind": "metagraph", **_metagraph_meta(mg)})
 
 
 def load_metagraph(path: str | os.PathLike) -> Metagraph:
@@ -245,17 +248,7 @@ def load_epoch(path: str | os.PathLike) -> tuple[EpochInputs, EpochOutputs | Non
 
 # -- exports ---------------------------------------------------------------------------------
 def metagraph_json(mg: Metagraph) -> dict[str, Any]:
-    return {
-        "netuid": mg.netuid,
-        "block_number": mg.block,
-        "block_hash": mg.block_hash,
-        "spec_version": mg.spec_version,
-        "endpoint": mg.endpoint,
-        "source": mg.source,
-        "subnet": mg.subnet,
-        "fields": mg.fields,
-        "neurons": [mg.neuron(i) for i in range(mg.n)],
-    }
+    return {**_metagraph_meta(mg), "fields": mg.fields, "neurons": [mg.neuron(i) for i in range(mg.n)]}
 
 
 def epoch_json(inputs: EpochInputs, outputs: EpochOutputs | None) -> dict[str, Any]:
