@@ -60,9 +60,9 @@ def inplace_mask_vector(mask: Sequence[bool], vector: list[int]) -> None:
             vector[i] = ZERO
 
 
-def is_topk(vector: Sequence[int], k: int) -> list[bool]:
+def _drop_all_but_topk(vector: Sequence[int], k: int, result: list[bool]) -> list[bool]:
+    """Clear the n − k smallest entries (stable ascending sort: ties favour the higher UID)."""
     n = len(vector)
-    result = [True] * n
     if n < k:
         return result
     order = sorted(range(n), key=lambda i: vector[i])  # stable, like Rust's sort_by_key
@@ -71,15 +71,12 @@ def is_topk(vector: Sequence[int], k: int) -> list[bool]:
     return result
 
 
+def is_topk(vector: Sequence[int], k: int) -> list[bool]:
+    return _drop_all_but_topk(vector, k, [True] * len(vector))
+
+
 def is_topk_nonzero(vector: Sequence[int], k: int) -> list[bool]:
-    n = len(vector)
-    result = [v != 0 for v in vector]
-    if n < k:
-        return result
-    order = sorted(range(n), key=lambda i: vector[i])
-    for i in order[: n - k]:
-        result[i] = False
-    return result
+    return _drop_all_but_topk(vector, k, [v != 0 for v in vector])
 
 
 def vecdiv(x: Sequence[int], y: Sequence[int]) -> list[int]:
