@@ -284,6 +284,69 @@ def test_spec103_kernel_equals_reference(inputs):
     assert_same_outputs(run_epoch(inputs, 103), run_epoch(inputs, 103, engine="numba"))
 
 
+# -- the kernels in parallel chunks ----------------------------------------------------
+
+def _chunked(inputs: EpochInputs, spec: int, chunks: int) -> EpochOutputs:
+    from consensus.kernels.epoch import run_epoch as kernel_epoch
+    from consensus.registry import variant_for
+
+    return kernel_epoch(inputs, variant_for(spec).name, spec, chunks=chunks)
+
+
+@settings(max_examples=150, **SETTINGS)
+@given(mainline_inputs(), st.sampled_from(MAINLINE_SPECS), st.sampled_from([2, 3, 5]))
+def test_mainline_kernel_in_chunks_equals_reference(inputs, spec, chunks):
+    """Real epochs reach the chunked paths only above PARALLEL_MIN_ENTRIES; forcing the
+    chunk count shows the split, the compaction and the merged reductions are exact."""
+    assert_same_outputs(run_epoch(inputs, spec), _chunked(inputs, spec, chunks))
+
+
+@settings(max_examples=80, **SETTINGS)
+@given(spec103_inputs(), st.sampled_from([2, 3, 5]))
+def test_spec103_kernel_in_chunks_equals_reference(inputs, chunks):
+    assert_same_outputs(run_epoch(inputs, 103), _chunked(inputs, 103, chunks))
+
+
+@settings(max_examples=200, **SETTINGS)
+@given(st.integers(1, 6), st.lists(st.tuples(st.integers(0, 7), i64), max_size=40), st.integers(2, 5))
+def test_col_sums_in_chunks_keep_the_runtime_order(columns, pairs, chunks):
+    """With a negative term the order of saturating additions matters: chunks fall back."""
+    cols = np.array([c for c, _ in pairs], dtype=np.int64)
+    vals = np.array([v for _, v in pairs], dtype=np.int64)
+    expected = [0] * columns
+    for c, v in pairs:
+        if c < columns:
+            expected[c] = T.sat_add(expected[c], v)
+    assert ks.col_sums(cols, vals, columns, 1).tolist() == expected
+    assert ks.col_sums(cols, vals, columns, chunks).tolist() == expected
+
+
+@settings(max_examples=200, **SETTINGS)
+@given(st.data(), st.integers(2, 5))
+def test_clip_ranks_in_chunks_keep_the_runtime_order(data, chunks):
+    """Negative rank terms (never produced by an epoch) make the chunked ranks start over."""
+    n = data.draw(st.integers(1, 8))
+    rows = [data.draw(st.lists(st.tuples(st.integers(0, n), i64), max_size=n + 2)) for _ in range(n)]
+    indptr = np.cumsum([0] + [len(r) for r in rows]).astype(np.int64)
+    cols = np.array([c for r in rows for c, _ in r], dtype=np.int64)
+    vals = np.array([v for r in rows for _, v in r], dtype=np.int64)
+    threshold = np.array(data.draw(st.lists(i64, min_size=n, max_size=n)), dtype=np.int64)
+    stake = np.array(data.draw(st.lists(i64, min_size=n, max_size=n)), dtype=np.int64)
+    serial = [a.copy() for a in ks.col_clip_trust_ranks(indptr, cols, vals, threshold, stake, n, ks.new_workspace(), 1)]
+    split = ks.col_clip_trust_ranks(indptr, cols, vals, threshold, stake, n, ks.new_workspace(), chunks)
+    for a, b in zip(serial, split):
+        assert np.array_equal(a, b)
+
+
+def test_large_epochs_run_in_parallel_chunks():
+    import numba
+
+    from consensus.kernels.chunks import PARALLEL_MIN_ENTRIES, chunks_for
+
+    assert chunks_for(PARALLEL_MIN_ENTRIES - 1) == 1
+    assert chunks_for(PARALLEL_MIN_ENTRIES) == numba.get_num_threads()
+
+
 def _base(n: int, **hp) -> EpochInputs:
     rows = [[(j, 65535 if j != i else 0) for j in range(n)] for i in range(n)]
     return EpochInputs(

@@ -30,6 +30,16 @@ process-wide: the process then keeps up to 256 MiB of freed memory in its heap) 
 ``M_MMAP_THRESHOLD`` / ``M_TRIM_THRESHOLD``; it is opt-in because it changes the allocator
 of the whole host process, and it now gains only a few percent at large n (the per-call
 output arrays).
+
+Threads: epochs with at least ``chunks.PARALLEL_MIN_ENTRIES`` stored entries run their
+row-wise kernels in ``numba.get_num_threads()`` chunks (``numba.set_num_threads`` or
+``NUMBA_NUM_THREADS`` limit it; any chunk count gives the same integers, see ``chunks``).
+Unless ``NUMBA_THREADING_LAYER`` is set, this package asks numba for its fork-safe layer: with
+GNU OpenMP, numba's default choice where TBB is absent, a process that forks after a parallel
+kernel ran has its child terminated at the child's first parallel kernel, which would break
+users' ``multiprocessing`` pools. The kernels hold the GIL, so the layer's lack of thread
+safety does not matter here. The cost is a slower launch (tens of microseconds), which is why
+small epochs stay serial.
 """
 
 from __future__ import annotations
@@ -39,7 +49,7 @@ import os
 from pathlib import Path
 
 
-_MODULES = ("fixed.py", "sparse.py", "epoch.py")
+_MODULES = ("fixed.py", "chunks.py", "sparse.py", "epoch.py")
 
 
 def _prepare_cache() -> None:
@@ -77,7 +87,18 @@ def tune_malloc() -> bool:
     return bool(mallopt(M_MMAP_THRESHOLD, 32 << 20)) and bool(mallopt(M_TRIM_THRESHOLD, 256 << 20))
 
 
+def _fork_safe_threads() -> None:
+    """Ask numba for a fork-safe threading layer unless someone chose one already."""
+    if "NUMBA_THREADING_LAYER" in os.environ:
+        return
+    import numba
+
+    if numba.config.THREADING_LAYER == "default":
+        numba.config.THREADING_LAYER = "forksafe"
+
+
 _prepare_cache()
+_fork_safe_threads()
 if os.environ.get("TAOAUDIT_MALLOPT", "0") == "1":
     tune_malloc()
 

@@ -25,6 +25,7 @@ from ..eras.spec103 import check_runtime_accepts
 from ..fixedpoint import I32F32, I64F64, U16_MAX, U64_MAX, u16_proportion_to_fixed
 from ..model import EpochInputs, EpochOutputs, SparseRows
 from . import sparse as sk
+from .chunks import chunks_for
 from .fixed import to_u16_proportion
 
 _I64_MAX = (1 << 63) - 1
@@ -185,7 +186,7 @@ def _mainline_core(
     n, w_ptr, w_cols, w_raw, b_ptr, b_cols, b_raw, b_present, stake, inactive, permits,
     last_update, bar, commit_blocks, use_commit, owner, owner_exempt, kappa, penalty, yuma3,
     liquid, alpha_lo, alpha_hi, sigmoid_mode, k_steep, clamped_exp, ema_alpha, bonds_mask_on,
-    last_tempo, max_validators, rank_trust, write_all_rows, rao, ws,
+    last_tempo, max_validators, rank_trust, write_all_rows, rao, ws, chunks,
 ):
     # 3.3 permits (owner forced when exempt)
     permits = permits.copy()
@@ -204,7 +205,7 @@ def _mainline_core(
 
     # 3.5 weights
     wp, wc, wv = sk.masked_weights(n, w_ptr, w_cols, w_raw, sk.VALUE_INT, True, permits, owner,
-                                   last_update, bar, commit_blocks, use_commit, ws)
+                                   last_update, bar, commit_blocks, use_commit, ws, chunks)
     if rank_trust:
         preranks = sk.matmul(wp, wc, wv, active_stake, n)
     else:
@@ -212,7 +213,7 @@ def _mainline_core(
 
     # 3.6 consensus, validator trust, incentive
     consensus = sk.weighted_median_col_ws(active_stake, wp, wc, wv, n, kappa, ws)
-    cp, cc, cv, validator_trust, ranks = sk.col_clip_trust_ranks(wp, wc, wv, consensus, active_stake, n, ws)
+    cp, cc, cv, validator_trust, ranks = sk.col_clip_trust_ranks(wp, wc, wv, consensus, active_stake, n, ws, chunks)
     if rank_trust:
         trust = sk.vecdiv(ranks, preranks)
     else:
@@ -226,7 +227,7 @@ def _mainline_core(
     # 3.8 bonds and dividends
     if yuma3:
         bp, bc, bv = sk.masked_bonds(n, b_ptr, b_cols, b_raw, sk.VALUE_PROPORTION, False,
-                                     last_update, bonds_mask_on, last_tempo, bar, ws)
+                                     last_update, bonds_mask_on, last_tempo, bar, ws, chunks)
         any_consensus = False
         for c in consensus:
             if c != 0:
@@ -236,23 +237,23 @@ def _mainline_core(
                                                  sigmoid_mode, k_steep, clamped_exp, ws)
             norm = sk.take(ws, sk.S_NV, len(ev))
             norm[:] = ev
-            sk.inplace_col_normalize(ep, ec, norm, n)
+            sk.inplace_col_normalize(ep, ec, norm, n, chunks)
         else:
-            ep, ec, ev, ema_sum = sk.mat_ema(fp, fc, fv, bp, bc, bv, ema_alpha, ws)
+            ep, ec, ev, ema_sum = sk.mat_ema(fp, fc, fv, bp, bc, bv, ema_alpha, ws, chunks)
             norm = sk.take(ws, sk.S_NV, len(ev))
             norm[:] = ev
-            sk.inplace_col_divide(ec, norm, ema_sum)
+            sk.inplace_col_divide(ec, norm, ema_sum, chunks)
         per_validator = sk.mat_vec_mul_row_sum(ep, ec, norm, incentive)
         dividends = sk.vec_mul(per_validator, active_stake)
         sk.inplace_normalize(dividends)
         bonds = _bond_rows(n, permits_new, ep, ec, ev)
     else:
         bp, bc, bv = sk.masked_bonds(n, b_ptr, b_cols, b_raw, sk.VALUE_INT, False,
-                                     last_update, bonds_mask_on, last_tempo, bar, ws)
-        sk.inplace_col_normalize(bp, bc, bv, n)
-        dp, dc, dv = sk.row_hadamard_col_normalized(fp, fc, fv, active_stake, n, ws)
-        ep, ec, ev, ema_sum = sk.mat_ema(dp, dc, dv, bp, bc, bv, ema_alpha, ws)
-        dividends, bonds = sk.classic_dividends_and_bonds(ep, ec, ev, ema_sum, incentive, permits_new, n, ws)
+                                     last_update, bonds_mask_on, last_tempo, bar, ws, chunks)
+        sk.inplace_col_normalize(bp, bc, bv, n, chunks)
+        dp, dc, dv = sk.row_hadamard_col_normalized(fp, fc, fv, active_stake, n, ws, chunks)
+        ep, ec, ev, ema_sum = sk.mat_ema(dp, dc, dv, bp, bc, bv, ema_alpha, ws, chunks)
+        dividends, bonds = sk.classic_dividends_and_bonds(ep, ec, ev, ema_sum, incentive, permits_new, n, ws, chunks)
         sk.inplace_normalize(dividends)
 
     # 3.9 emission
@@ -288,7 +289,7 @@ def _mainline_core(
 @njit(cache=True)
 def _spec103_core(
     n, w_ptr, w_cols, w_raw, b_ptr, b_cols, b_raw, b_present, stake, inactive, permits,
-    last_update, bar, kappa, ema_alpha, max_validators, rao, ws,
+    last_update, bar, kappa, ema_alpha, max_validators, rao, ws, chunks,
 ):
     active_stake = stake.copy()
     sk.inplace_mask_vector(inactive, active_stake)
@@ -297,21 +298,21 @@ def _spec103_core(
     permits_new = sk.is_topk(stake, max_validators, False)
 
     wp, wc, wv = sk.masked_weights(n, w_ptr, w_cols, w_raw, sk.VALUE_PROPORTION, False, permits,
-                                   -1, last_update, bar, last_update[:0], False, ws)
+                                   -1, last_update, bar, last_update[:0], False, ws, chunks)
 
     preranks = sk.matmul(wp, wc, wv, active_stake, n)
     consensus = sk.weighted_median_col_ws(active_stake, wp, wc, wv, n, kappa, ws)
-    cp, cc, cv, validator_trust, ranks = sk.col_clip_trust_ranks(wp, wc, wv, consensus, active_stake, n, ws)
+    cp, cc, cv, validator_trust, ranks = sk.col_clip_trust_ranks(wp, wc, wv, consensus, active_stake, n, ws, chunks)
     trust = sk.vecdiv(ranks, preranks)
     sk.inplace_normalize(ranks)
     incentive = ranks
 
     bp, bc, bv = sk.masked_bonds(n, b_ptr, b_cols, b_raw, sk.VALUE_PROPORTION, True,
-                                 last_update, False, np.uint64(0), bar, ws)
-    sk.inplace_col_normalize(bp, bc, bv, n)
-    dp, dc, dv = sk.row_hadamard_col_normalized(cp, cc, cv, active_stake, n, ws)
-    ep, ec, ev, ema_sum = sk.mat_ema(dp, dc, dv, bp, bc, bv, ema_alpha, ws)
-    sk.inplace_col_divide(ec, ev, ema_sum)
+                                 last_update, False, np.uint64(0), bar, ws, chunks)
+    sk.inplace_col_normalize(bp, bc, bv, n, chunks)
+    dp, dc, dv = sk.row_hadamard_col_normalized(cp, cc, cv, active_stake, n, ws, chunks)
+    ep, ec, ev, ema_sum = sk.mat_ema(dp, dc, dv, bp, bc, bv, ema_alpha, ws, chunks)
+    sk.inplace_col_divide(ec, ev, ema_sum, chunks)
     dividends = sk.matmul_transpose(ep, ec, ev, incentive)
     sk.inplace_normalize(dividends)
 
@@ -352,7 +353,13 @@ def _rows_arrays(rows: SparseRows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return _i64(rows.indptr), _i64(rows.cols), _i64(rows.values)
 
 
-def epoch_mainline(inputs: EpochInputs, rules: MainlineRules) -> EpochOutputs:
+def _chunks(inputs: EpochInputs, chunks: int | None) -> int:
+    if chunks is not None:
+        return max(1, chunks)
+    return chunks_for(max(len(inputs.weights.cols), len(inputs.bonds.cols)))
+
+
+def epoch_mainline(inputs: EpochInputs, rules: MainlineRules, chunks: int | None = None) -> EpochOutputs:
     hp = inputs.hyperparameters
     n = inputs.n
     owner = hp.owner_uid if hp.owner_uid is not None and hp.owner_uid < n else -1
@@ -386,7 +393,7 @@ def epoch_mainline(inputs: EpochInputs, rules: MainlineRules) -> EpochOutputs:
         ema_alpha_constant(hp.bonds_moving_average),
         last_tempo <= U64_MAX, np.uint64(min(last_tempo, U64_MAX)),
         hp.max_allowed_validators, rules.writes_rank_trust_pruning, rules.writes_all_bond_rows,
-        np.uint64(inputs.rao_emission), _workspace(),
+        np.uint64(inputs.rao_emission), _workspace(), _chunks(inputs, chunks),
     )
     (active, permits_new, consensus, incentive, dividends, vtrust, emission, bonds, stake_weight,
      server, validator, trust, pruning) = out
@@ -409,7 +416,7 @@ def epoch_mainline(inputs: EpochInputs, rules: MainlineRules) -> EpochOutputs:
     )
 
 
-def epoch_spec103(inputs: EpochInputs) -> EpochOutputs:
+def epoch_spec103(inputs: EpochInputs, chunks: int | None = None) -> EpochOutputs:
     check_runtime_accepts(inputs)
     hp = inputs.hyperparameters
     n = inputs.n
@@ -422,7 +429,7 @@ def epoch_spec103(inputs: EpochInputs) -> EpochOutputs:
         _u64(inputs.last_update), _u64(inputs.block_at_registration),
         I32F32.safe_div(I32F32.from_int(hp.kappa), I32F32.from_int(U16_MAX)),
         ema_alpha_constant(hp.bonds_moving_average), hp.max_allowed_validators,
-        np.uint64(inputs.rao_emission), _workspace(),
+        np.uint64(inputs.rao_emission), _workspace(), _chunks(inputs, chunks),
     )
     (active, permits_new, consensus, incentive, dividends, vtrust, emission, trust, pruning,
      bonds) = out
@@ -441,10 +448,15 @@ def epoch_spec103(inputs: EpochInputs) -> EpochOutputs:
     )
 
 
-def run_epoch(inputs: EpochInputs, variant_name: str, spec_version: int) -> EpochOutputs:
-    """The epoch of ``variant_name`` ("spec103" / "mainline") at ``spec_version``."""
+def run_epoch(
+    inputs: EpochInputs, variant_name: str, spec_version: int, chunks: int | None = None
+) -> EpochOutputs:
+    """The epoch of ``variant_name`` ("spec103" / "mainline") at ``spec_version``.
+
+    ``chunks`` splits the large kernels' rows into that many parallel chunks (default:
+    :func:`.chunks.chunks_for`); any value gives the same integers."""
     if variant_name == "spec103":
-        return epoch_spec103(inputs)
+        return epoch_spec103(inputs, chunks)
     if variant_name == "mainline":
-        return epoch_mainline(inputs, MainlineRules.for_spec(spec_version))
+        return epoch_mainline(inputs, MainlineRules.for_spec(spec_version), chunks)
     raise ValueError(f"unknown epoch variant {variant_name!r}")

@@ -18,10 +18,11 @@ the buffers avoids allocating (and page-faulting in) a few dozen large arrays pe
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.typed import List
 
+from .chunks import compact_rows, entry_chunks, row_chunks
 from .fixed import (
     ONE,
     U16_MAX_FIXED,
@@ -237,7 +238,7 @@ def _stored_value(raw, value_kind):
 
 @njit(cache=True)
 def masked_weights(n, indptr, cols, raw, value_kind, filter_cols, permits, owner,
-                   last_update, bar, commit, use_commit, ws):
+                   last_update, bar, commit, use_commit, ws, chunks):
     """§3.5 in one pass: the stored rows of UIDs < n (storage order), then
 
     * `mask_rows_sparse(!permits)`: row i kept only if i < len(permits) and permits[i];
@@ -246,8 +247,8 @@ def masked_weights(n, indptr, cols, raw, value_kind, filter_cols, permits, owner
       `vec_mask_sparse_matrix(commit, bar, <)` (missing values count as 0);
     * `inplace_row_normalize_sparse` (plain row sum; rows summing to <= 0 unchanged).
 
-    Columns >= n are dropped when ``filter_cols`` (`get_weights_sparse`). Workspace slots
-    S_WC / S_WV.
+    Columns >= n are dropped when ``filter_cols`` (`get_weights_sparse`). Rows are
+    independent: large matrices run in chunks (:mod:`.chunks`). Workspace slots S_WC / S_WV.
     """
     n_rows = len(indptr) - 1
     rows = min(n, n_rows)
@@ -255,9 +256,26 @@ def masked_weights(n, indptr, cols, raw, value_kind, filter_cols, permits, owner
     out_ptr = np.zeros(n + 1, dtype=np.int64)
     out_cols = take(ws, S_WC, cap)
     out_vals = take(ws, S_WV, cap)
+    bounds = row_chunks(indptr, rows, chunks)
+    args = (n, indptr, cols, raw, value_kind, filter_cols, permits, owner, last_update, bar,
+            commit, use_commit, out_ptr, out_cols, out_vals)
+    if len(bounds) == 2:
+        k = _masked_weight_rows(0, rows, 0, *args)
+    else:
+        base = indptr[bounds[:-1]] - indptr[0]
+        ends = np.empty(len(base), dtype=np.int64)
+        _masked_weight_chunks(bounds, base, ends, *args)
+        k = compact_rows(bounds, base, ends, out_ptr, out_cols, out_vals)
+    for i in range(rows, n):
+        out_ptr[i + 1] = k
+    return out_ptr, out_cols[:k], out_vals[:k]
+
+
+@njit(cache=True)
+def _masked_weight_rows(lo, hi, k, n, indptr, cols, raw, value_kind, filter_cols, permits, owner,
+                        last_update, bar, commit, use_commit, out_ptr, out_cols, out_vals):
     zero = np.uint64(0)
-    k = 0
-    for i in range(rows):
+    for i in range(lo, hi):
         start = k
         if i < len(permits) and permits[i]:
             lu = last_update[i] if i < len(last_update) else zero
@@ -284,18 +302,23 @@ def masked_weights(n, indptr, cols, raw, value_kind, filter_cols, permits, owner
                 for q in range(start, k):
                     out_vals[q] = div_by(out_vals[q], s, rs)
         out_ptr[i + 1] = k
-    for i in range(rows, n):
-        out_ptr[i + 1] = k
-    return out_ptr, out_cols[:k], out_vals[:k]
+    return k
+
+
+@njit(cache=True, parallel=True)
+def _masked_weight_chunks(bounds, base, ends, *args):
+    for c in prange(len(bounds) - 1):
+        ends[c] = _masked_weight_rows(bounds[c], bounds[c + 1], base[c], *args)
 
 
 @njit(cache=True)
-def masked_bonds(n, indptr, cols, raw, value_kind, per_row, last_update, use_scalar, scalar, bar, ws):
+def masked_bonds(n, indptr, cols, raw, value_kind, per_row, last_update, use_scalar, scalar, bar, ws,
+                 chunks):
     """`get_bonds_sparse` rows of UIDs < n (columns not filtered), then the registration mask.
 
     ``per_row`` (spec 103): `vec_mask_sparse_matrix(last_update, bar, <=)`; otherwise, if
     ``use_scalar``: `scalar_vec_mask_sparse_matrix(scalar, bar, <=)`. Missing values are 0.
-    Workspace slots S_BC / S_BV.
+    Rows are independent (chunks, :mod:`.chunks`). Workspace slots S_BC / S_BV.
     """
     n_rows = len(indptr) - 1
     rows = min(n, n_rows)
@@ -303,9 +326,26 @@ def masked_bonds(n, indptr, cols, raw, value_kind, per_row, last_update, use_sca
     out_ptr = np.zeros(n + 1, dtype=np.int64)
     out_cols = take(ws, S_BC, cap)
     out_vals = take(ws, S_BV, cap)
+    bounds = row_chunks(indptr, rows, chunks)
+    args = (indptr, cols, raw, value_kind, per_row, last_update, use_scalar, scalar, bar,
+            out_ptr, out_cols, out_vals)
+    if len(bounds) == 2:
+        k = _masked_bond_rows(0, rows, 0, *args)
+    else:
+        base = indptr[bounds[:-1]] - indptr[0]
+        ends = np.empty(len(base), dtype=np.int64)
+        _masked_bond_chunks(bounds, base, ends, *args)
+        k = compact_rows(bounds, base, ends, out_ptr, out_cols, out_vals)
+    for i in range(rows, n):
+        out_ptr[i + 1] = k
+    return out_ptr, out_cols[:k], out_vals[:k]
+
+
+@njit(cache=True)
+def _masked_bond_rows(lo, hi, k, indptr, cols, raw, value_kind, per_row, last_update, use_scalar,
+                      scalar, bar, out_ptr, out_cols, out_vals):
     zero = np.uint64(0)
-    k = 0
-    for i in range(rows):
+    for i in range(lo, hi):
         lu = scalar
         if per_row:
             lu = last_update[i] if i < len(last_update) else zero
@@ -319,52 +359,117 @@ def masked_bonds(n, indptr, cols, raw, value_kind, per_row, last_update, use_sca
             out_vals[k] = _stored_value(raw[p], value_kind)
             k += 1
         out_ptr[i + 1] = k
-    for i in range(rows, n):
-        out_ptr[i + 1] = k
-    return out_ptr, out_cols[:k], out_vals[:k]
+    return k
+
+
+@njit(cache=True, parallel=True)
+def _masked_bond_chunks(bounds, base, ends, *args):
+    for c in prange(len(bounds) - 1):
+        ends[c] = _masked_bond_rows(bounds[c], bounds[c + 1], base[c], *args)
 
 
 # -- row and column operations ---------------------------------------------------------
 
 @njit(cache=True)
-def col_sums(cols, vals, columns):
-    """Saturating column sums in storage order (pass 1 of `inplace_col_normalize_sparse`)."""
-    col_sum = np.zeros(columns, dtype=np.int64)
-    for p in range(len(cols)):
-        j = cols[p]
-        if j < columns:
-            col_sum[j] = sat_add(col_sum[j], vals[p])
-    return col_sum
+def col_sums(cols, vals, columns, chunks):
+    """Saturating column sums in storage order (pass 1 of `inplace_col_normalize_sparse`).
+
+    In chunks of entries when large and no value is negative (then the order of the
+    saturating additions cannot change the result, see :mod:`.chunks`)."""
+    bounds = entry_chunks(len(cols), chunks)
+    chunks = len(bounds) - 1
+    if chunks > 1:
+        for p in range(len(vals)):
+            if vals[p] < 0:
+                chunks = 1
+                break
+    if chunks == 1:
+        col_sum = np.zeros(columns, dtype=np.int64)
+        _col_sum_entries(0, len(cols), cols, vals, col_sum)
+        return col_sum
+    parts = np.zeros((chunks, columns), dtype=np.int64)
+    _col_sum_chunks(bounds, cols, vals, parts)
+    return merge_sums(parts)
 
 
 @njit(cache=True)
-def inplace_col_divide(cols, vals, col_sum):
+def _col_sum_entries(lo, hi, cols, vals, col_sum):
+    columns = len(col_sum)
+    for p in range(lo, hi):
+        j = cols[p]
+        if j < columns:
+            col_sum[j] = sat_add(col_sum[j], vals[p])
+
+
+@njit(cache=True, parallel=True)
+def _col_sum_chunks(bounds, cols, vals, parts):
+    for c in prange(len(bounds) - 1):
+        _col_sum_entries(bounds[c], bounds[c + 1], cols, vals, parts[c])
+
+
+@njit(cache=True)
+def merge_sums(parts):
+    """Saturating sum of per-chunk partial sums (exact when no term was negative)."""
+    out = parts[0].copy()
+    for c in range(1, parts.shape[0]):
+        for j in range(parts.shape[1]):
+            out[j] = sat_add(out[j], parts[c, j])
+    return out
+
+
+@njit(cache=True)
+def merge_maxima(parts):
+    out = parts[0].copy()
+    for c in range(1, parts.shape[0]):
+        for j in range(parts.shape[1]):
+            out[j] = max(out[j], parts[c, j])
+    return out
+
+
+@njit(cache=True)
+def inplace_col_divide(cols, vals, col_sum, chunks):
     """Pass 2 of `inplace_col_normalize_sparse`: divide by non-zero column sums."""
     columns = len(col_sum)
     rsum = np.empty(columns, dtype=np.float64)
     for j in range(columns):
         rsum[j] = recip(col_sum[j])
-    for p in range(len(cols)):
+    bounds = entry_chunks(len(cols), chunks)
+    if len(bounds) == 2:
+        _col_divide_entries(0, len(cols), cols, vals, col_sum, rsum)
+    else:
+        _col_divide_chunks(bounds, cols, vals, col_sum, rsum)
+
+
+@njit(cache=True)
+def _col_divide_entries(lo, hi, cols, vals, col_sum, rsum):
+    columns = len(col_sum)
+    for p in range(lo, hi):
         j = cols[p]
         if j < columns and col_sum[j] != 0:
             vals[p] = div_by(vals[p], col_sum[j], rsum[j])
 
 
+@njit(cache=True, parallel=True)
+def _col_divide_chunks(bounds, cols, vals, col_sum, rsum):
+    for c in prange(len(bounds) - 1):
+        _col_divide_entries(bounds[c], bounds[c + 1], cols, vals, col_sum, rsum)
+
+
 @njit(cache=True)
-def inplace_col_normalize(indptr, cols, vals, columns):
+def inplace_col_normalize(indptr, cols, vals, columns, chunks):
     """`inplace_col_normalize_sparse`: entries with j >= columns are left untouched."""
-    inplace_col_divide(cols, vals, col_sums(cols, vals, columns))
+    inplace_col_divide(cols, vals, col_sums(cols, vals, columns, chunks), chunks)
 
 
 @njit(cache=True)
-def classic_dividends_and_bonds(indptr, cols, vals, col_sum, incentive, permits_new, n, ws):
+def classic_dividends_and_bonds(indptr, cols, vals, col_sum, incentive, permits_new, n, ws, chunks):
     """The end of classic Yuma (§3.8b steps 7-9 and the bond rows of §3.10), fused:
 
     `inplace_col_normalize_sparse(ema, columns)` (with the column sums given); dividends =
     `matmul_transpose_sparse(ema, incentive)` (not yet normalised); then
     `inplace_col_max_upscale_sparse(ema, columns)` applied only to the rows that are written
     (UIDs < n with a new permit), as u16 proportions. Returns dividends and the bond rows
-    (fresh arrays). Workspace slot S_NV.
+    (fresh arrays). Both passes run in row chunks (column maxima merged). Workspace slot S_NV.
     """
     rows = len(indptr) - 1
     columns = len(col_sum)  # col_sum = col_sums(cols, vals, columns), from mat_ema
@@ -372,9 +477,42 @@ def classic_dividends_and_bonds(indptr, cols, vals, col_sum, incentive, permits_
     for j in range(columns):
         rsum[j] = recip(col_sum[j])
     normed = take(ws, S_NV, len(vals))
-    col_max = np.zeros(columns, dtype=np.int64)
     dividends = np.zeros(rows, dtype=np.int64)
-    for i in range(rows):
+    bounds = row_chunks(indptr, rows, chunks)
+    chunks = len(bounds) - 1
+    maxima = np.zeros((chunks, columns), dtype=np.int64)
+    if chunks == 1:
+        _classic_normalize_rows(0, rows, indptr, cols, vals, col_sum, rsum, incentive, normed,
+                                maxima[0], dividends)
+    else:
+        _classic_normalize_chunks(bounds, indptr, cols, vals, col_sum, rsum, incentive, normed,
+                                  maxima, dividends)
+    col_max = merge_maxima(maxima)
+    rmax = np.empty(columns, dtype=np.float64)
+    for j in range(columns):
+        rmax[j] = recip(col_max[j])
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        written = i < rows and i < len(permits_new) and permits_new[i]
+        out_ptr[i + 1] = out_ptr[i] + (indptr[i + 1] - indptr[i] if written else 0)
+    out_cols = np.empty(out_ptr[n], dtype=np.int64)
+    out_vals = np.empty(out_ptr[n], dtype=np.int64)
+    last = min(n, rows)
+    if chunks == 1:
+        _classic_bond_rows(0, last, indptr, cols, normed, col_max, rmax, out_ptr, out_cols, out_vals)
+    else:
+        bounds[chunks] = last
+        for c in range(chunks):
+            bounds[c] = min(bounds[c], last)
+        _classic_bond_chunks(bounds, indptr, cols, normed, col_max, rmax, out_ptr, out_cols, out_vals)
+    return dividends, (out_ptr, out_cols, out_vals)
+
+
+@njit(cache=True)
+def _classic_normalize_rows(lo, hi, indptr, cols, vals, col_sum, rsum, incentive, normed, col_max,
+                            dividends):
+    columns = len(col_sum)
+    for i in range(lo, hi):
         acc = _I64(0)
         for p in range(indptr[i], indptr[i + 1]):
             j = cols[p]
@@ -387,33 +525,42 @@ def classic_dividends_and_bonds(indptr, cols, vals, col_sum, incentive, permits_
             x = incentive[j] if j < len(incentive) else _I64(0)
             acc = sat_add(acc, mul(x, v))
         dividends[i] = acc
-    rmax = np.empty(columns, dtype=np.float64)
-    for j in range(columns):
-        rmax[j] = recip(col_max[j])
-    out_ptr = np.zeros(n + 1, dtype=np.int64)
-    total = 0
-    for i in range(min(n, rows)):
-        if i < len(permits_new) and permits_new[i]:
-            total += indptr[i + 1] - indptr[i]
-    out_cols = np.empty(total, dtype=np.int64)
-    out_vals = np.empty(total, dtype=np.int64)
-    k = 0
-    for i in range(n):
-        if i < rows and i < len(permits_new) and permits_new[i]:
-            for p in range(indptr[i], indptr[i + 1]):
-                j = cols[p]
-                v = normed[p]
-                if j < columns and col_max[j] != 0:
-                    v = div_by(v, col_max[j], rmax[j])
-                out_cols[k] = j
-                out_vals[k] = to_u16_proportion(v)
-                k += 1
-        out_ptr[i + 1] = k
-    return dividends, (out_ptr, out_cols, out_vals)
+
+
+@njit(cache=True, parallel=True)
+def _classic_normalize_chunks(bounds, indptr, cols, vals, col_sum, rsum, incentive, normed, maxima,
+                              dividends):
+    for c in prange(len(bounds) - 1):
+        _classic_normalize_rows(bounds[c], bounds[c + 1], indptr, cols, vals, col_sum, rsum,
+                                incentive, normed, maxima[c], dividends)
 
 
 @njit(cache=True)
-def row_hadamard_col_normalized(indptr, cols, vals, vector, columns, ws):
+def _classic_bond_rows(lo, hi, indptr, cols, normed, col_max, rmax, out_ptr, out_cols, out_vals):
+    columns = len(col_max)
+    for i in range(lo, hi):
+        k = out_ptr[i]
+        if out_ptr[i + 1] == k:
+            continue
+        for p in range(indptr[i], indptr[i + 1]):
+            j = cols[p]
+            v = normed[p]
+            if j < columns and col_max[j] != 0:
+                v = div_by(v, col_max[j], rmax[j])
+            out_cols[k] = j
+            out_vals[k] = to_u16_proportion(v)
+            k += 1
+
+
+@njit(cache=True, parallel=True)
+def _classic_bond_chunks(bounds, indptr, cols, normed, col_max, rmax, out_ptr, out_cols, out_vals):
+    for c in prange(len(bounds) - 1):
+        _classic_bond_rows(bounds[c], bounds[c + 1], indptr, cols, normed, col_max, rmax, out_ptr,
+                           out_cols, out_vals)
+
+
+@njit(cache=True)
+def row_hadamard_col_normalized(indptr, cols, vals, vector, columns, ws, chunks):
     """`row_hadamard_sparse(m, vector)` (row i scaled by vector[i], rows beyond the vector
     dropped) then `inplace_col_normalize_sparse(·, columns)`; the column sums are taken while
     scaling. Workspace slots S_DC / S_DV."""
@@ -434,7 +581,7 @@ def row_hadamard_col_normalized(indptr, cols, vals, vector, columns, ws):
             j = cols[p]
             if j < columns:
                 col_sum[j] = sat_add(col_sum[j], v)
-    inplace_col_divide(out_cols, out_vals, col_sum)
+    inplace_col_divide(out_cols, out_vals, col_sum, chunks)
     return out_ptr, out_cols, out_vals
 
 
@@ -485,21 +632,49 @@ def mat_vec_mul_row_sum(indptr, cols, vals, vector):
 
 
 @njit(cache=True)
-def col_clip_trust_ranks(indptr, cols, vals, threshold, stake, columns, ws):
+def col_clip_trust_ranks(indptr, cols, vals, threshold, stake, columns, ws, chunks):
     """`col_clip_sparse(W, threshold)`, and on the clipped rows in the same pass
     `row_sum_sparse` (validator trust) and `matmul_sparse(·, stake, columns)` (ranks).
 
     Clipping keeps (j, th) if th < v and th > 0, drops the entry if th < v and th <= 0, and
-    keeps (j, v) otherwise (explicit zeros survive). Workspace slots S_CC / S_CV.
+    keeps (j, v) otherwise (explicit zeros survive). Row chunks with ranks per chunk; if a
+    rank term is negative the ranks are summed again in row order. Workspace slots S_CC / S_CV.
     """
     n = len(indptr) - 1
     out_ptr = np.zeros(n + 1, dtype=np.int64)
     out_cols = take(ws, S_CC, len(cols))
     out_vals = take(ws, S_CV, len(cols))
     trust = np.zeros(n, dtype=np.int64)
+    bounds = row_chunks(indptr, n, chunks)
+    chunks = len(bounds) - 1
+    parts = np.zeros((chunks, columns), dtype=np.int64)
+    args = (indptr, cols, vals, threshold, stake, out_ptr, out_cols, out_vals, trust)
+    if chunks == 1:
+        k, negative = _clip_rows(0, n, 0, parts[0], *args)
+        return out_ptr, out_cols[:k], out_vals[:k], trust, parts[0]
+    base = indptr[bounds[:-1]] - indptr[0]
+    ends = np.empty(chunks, dtype=np.int64)
+    negatives = np.zeros(chunks, dtype=np.bool_)
+    _clip_chunks(bounds, base, ends, negatives, parts, *args)
+    k = compact_rows(bounds, base, ends, out_ptr, out_cols, out_vals)
+    if not negatives.any():
+        return out_ptr, out_cols[:k], out_vals[:k], trust, merge_sums(parts)
     ranks = np.zeros(columns, dtype=np.int64)
-    k = 0
-    for i in range(n):
+    for i in range(n):  # the runtime's order; dropped entries added 0
+        s = stake[i] if i < len(stake) else _I64(0)
+        for p in range(out_ptr[i], out_ptr[i + 1]):
+            j = out_cols[p]
+            if j < columns:
+                ranks[j] = sat_add(ranks[j], mul(s, out_vals[p]))
+    return out_ptr, out_cols[:k], out_vals[:k], trust, ranks
+
+
+@njit(cache=True)
+def _clip_rows(lo, hi, k, ranks, indptr, cols, vals, threshold, stake, out_ptr, out_cols, out_vals,
+               trust):
+    columns = len(ranks)
+    negative = False
+    for i in range(lo, hi):
         s = stake[i] if i < len(stake) else _I64(0)
         acc = _I64(0)
         for p in range(indptr[i], indptr[i + 1]):
@@ -515,10 +690,20 @@ def col_clip_trust_ranks(indptr, cols, vals, threshold, stake, columns, ws):
             k += 1 if keep else 0
             acc += v
             if j < columns:
-                ranks[j] = sat_add(ranks[j], mul(s, v))
+                r = mul(s, v)
+                negative |= r < 0
+                ranks[j] = sat_add(ranks[j], r)
         trust[i] = acc
         out_ptr[i + 1] = k
-    return out_ptr, out_cols[:k], out_vals[:k], trust, ranks
+    return k, negative
+
+
+@njit(cache=True, parallel=True)
+def _clip_chunks(bounds, base, ends, negatives, parts, *args):
+    for c in prange(len(bounds) - 1):
+        k, negative = _clip_rows(bounds[c], bounds[c + 1], base[c], parts[c], *args)
+        ends[c] = k
+        negatives[c] = negative
 
 
 # -- ascending walk over the touched columns of a row --------------------------------------
@@ -604,31 +789,48 @@ def interpolate(p1, c1, v1, p2, c2, v2, columns, ratio, ws):
 
 
 @njit(cache=True)
-def mat_ema(pn, cn, vn, po, co, vo, alpha, ws):
+def mat_ema(pn, cn, vn, po, co, vo, alpha, ws, chunks):
     """`mat_ema_sparse`: alpha·new + (1−alpha)·old, accumulator of width len(new), > 0 kept.
 
     Also returns the saturating column sums of the result in storage order (what
-    `inplace_col_normalize_sparse` computes next in both Yuma variants). Workspace slots
-    S_EC / S_EV.
+    `inplace_col_normalize_sparse` computes next in both Yuma variants); only positive values
+    are summed, so per-chunk sums merge exactly. Workspace slots S_EC / S_EV.
     """
-    one_minus = sat_sub(ONE, alpha)
     n = len(pn) - 1
     n_old = len(po) - 1
-    acc = np.zeros(max(n, 0), dtype=np.int64)
-    stamp = np.full(max(n, 0), -1, dtype=np.int64)
-    bits = np.zeros((max(n, 0) + 63) >> 6, dtype=np.uint64)
-    col_sum = np.zeros(max(n, 0), dtype=np.int64)
-    cap = 0
+    width = max(n, 0)
+    cap = np.zeros(width + 1, dtype=np.int64)  # per-row output bounds, as offsets
     for i in range(n):
         c = pn[i + 1] - pn[i]
         if i < n_old:
             c += po[i + 1] - po[i]
-        cap += min(n, c)
+        cap[i + 1] = cap[i] + min(n, c)
     out_ptr = np.zeros(n + 1, dtype=np.int64)
-    out_cols = take(ws, S_EC, cap)
-    out_vals = take(ws, S_EV, cap)
-    k = 0
-    for i in range(n):
+    out_cols = take(ws, S_EC, cap[width])
+    out_vals = take(ws, S_EV, cap[width])
+    bounds = row_chunks(cap, width, chunks)
+    chunks = len(bounds) - 1
+    sums = np.zeros((chunks, width), dtype=np.int64)
+    args = (pn, cn, vn, po, co, vo, alpha, out_ptr, out_cols, out_vals)
+    if chunks == 1:
+        k = _mat_ema_rows(0, n, 0, sums[0], *args)
+        return out_ptr, out_cols[:k], out_vals[:k], sums[0]
+    base = cap[bounds[:-1]]
+    ends = np.empty(chunks, dtype=np.int64)
+    _mat_ema_chunks(bounds, base, ends, sums, *args)
+    k = compact_rows(bounds, base, ends, out_ptr, out_cols, out_vals)
+    return out_ptr, out_cols[:k], out_vals[:k], merge_sums(sums)
+
+
+@njit(cache=True)
+def _mat_ema_rows(lo, hi, k, col_sum, pn, cn, vn, po, co, vo, alpha, out_ptr, out_cols, out_vals):
+    one_minus = sat_sub(ONE, alpha)
+    n = len(pn) - 1
+    n_old = len(po) - 1
+    acc = np.zeros(n, dtype=np.int64)
+    stamp = np.full(n, -1, dtype=np.int64)
+    bits = np.zeros((n + 63) >> 6, dtype=np.uint64)
+    for i in range(lo, hi):
         for p in range(pn[i], pn[i + 1]):
             j = cn[p]
             if j < n:
@@ -661,7 +863,13 @@ def mat_ema(pn, cn, vn, po, co, vo, alpha, ws):
                         col_sum[j] = sat_add(col_sum[j], a)
                         k += 1
         out_ptr[i + 1] = k
-    return out_ptr, out_cols[:k], out_vals[:k], col_sum
+    return k
+
+
+@njit(cache=True, parallel=True)
+def _mat_ema_chunks(bounds, base, ends, sums, *args):
+    for c in prange(len(bounds) - 1):
+        ends[c] = _mat_ema_rows(bounds[c], bounds[c + 1], base[c], sums[c], *args)
 
 
 # -- liquid alpha and the per-entry EMA (Yuma3) ----------------------------------------

@@ -1,0 +1,81 @@
+"""Splitting a CSR kernel's rows into chunks that numba runs on all cores.
+
+A kernel that runs in chunks has one row loop, ``_..._rows(lo, hi, k, ...)``, which handles
+rows ``lo..hi`` and writes its output pairs from position ``k``; the serial path calls it once
+for every row, the parallel path once per chunk from a ``prange`` driver. Each chunk writes
+into a region of its own that is as large as the chunk's output can get (its input entries,
+or the per-row bound of the kernel), so chunks never share a position; :func:`compact_rows`
+then closes the gaps between the regions. Reductions across rows (column sums, column maxima,
+ranks) are kept per chunk and merged afterwards. Merging changes the order of additions,
+which is exact for maxima and for saturating sums of non-negative terms (either way the
+result is min(true sum, max)); a kernel whose terms can be negative detects that and repeats
+the reduction serially in the runtime's order.
+
+Small epochs stay serial: below :data:`PARALLEL_MIN_ENTRIES` stored entries a parallel
+launch costs more than it saves (tens of microseconds on numba's fork-safe workqueue layer,
+see the package docstring), and n = 256 dense has 65,536 entries.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit
+
+PARALLEL_MIN_ENTRIES = 1 << 18
+
+
+def chunks_for(entries: int) -> int:
+    """How many chunks an epoch with ``entries`` stored entries uses: numba's thread count
+    (``numba.set_num_threads`` / ``NUMBA_NUM_THREADS``) for large epochs, else 1 (serial).
+
+    Decided in Python and passed down: ``numba.get_num_threads()`` inside a kernel would make
+    every kernel calling it uncacheable."""
+    if entries < PARALLEL_MIN_ENTRIES:
+        return 1
+    return max(1, numba.get_num_threads())
+
+
+@njit(cache=True)
+def row_chunks(indptr, rows, chunks):
+    """Boundaries ``b`` (``b[0] = 0``, ``b[-1] = rows``) of up to ``chunks`` chunks of rows
+    with about equal numbers of entries."""
+    entries = indptr[rows] - indptr[0] if rows > 0 else 0
+    chunks = max(1, min(chunks, rows))
+    bounds = np.empty(chunks + 1, dtype=np.int64)
+    bounds[0] = 0
+    bounds[chunks] = rows
+    i = 0
+    for c in range(1, chunks):
+        target = indptr[0] + entries * c // chunks
+        while i < rows and indptr[i] < target:
+            i += 1
+        bounds[c] = max(i, bounds[c - 1])
+    return bounds
+
+
+@njit(cache=True)
+def entry_chunks(entries, chunks):
+    """Boundaries of ``chunks`` equal ranges of ``entries`` positions."""
+    chunks = max(1, min(chunks, entries))
+    bounds = np.empty(chunks + 1, dtype=np.int64)
+    for c in range(chunks + 1):
+        bounds[c] = entries * c // chunks
+    return bounds
+
+
+@njit(cache=True)
+def compact_rows(bounds, base, ends, out_ptr, out_cols, out_vals):
+    """Move chunk c's output ``[base[c], ends[c])`` down to follow chunk c-1's, fixing the
+    row pointers of its rows; returns the total number of pairs (chunk 0 starts at 0)."""
+    k = ends[0]
+    for c in range(1, len(bounds) - 1):
+        shift = base[c] - k
+        if shift != 0:
+            for q in range(base[c], ends[c]):
+                out_cols[q - shift] = out_cols[q]
+                out_vals[q - shift] = out_vals[q]
+            for i in range(bounds[c], bounds[c + 1]):
+                out_ptr[i + 1] -= shift
+        k += ends[c] - base[c]
+    return k
