@@ -347,6 +347,44 @@ def test_large_epochs_run_in_parallel_chunks():
     assert chunks_for(PARALLEL_MIN_ENTRIES) == numba.get_num_threads()
 
 
+def _child_epoch(inputs: EpochInputs, queue) -> None:
+    queue.put(run_epoch(inputs, 425, engine="numba").emission.tobytes())
+
+
+def test_parallel_epochs_survive_fork():
+    """A forked child runs a parallel epoch too (GNU OpenMP would terminate it there)."""
+    import multiprocessing as mp
+    import os
+
+    import numba
+
+    from consensus.kernels.chunks import PARALLEL_MIN_ENTRIES, chunks_for
+
+    if "NUMBA_THREADING_LAYER" in os.environ:
+        pytest.skip("NUMBA_THREADING_LAYER is set: the threading layer is the caller's choice")
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork start method on this platform")
+    if numba.get_num_threads() < 2:
+        pytest.skip("one numba thread: epochs never run in parallel chunks")
+    n = 520
+    inputs = _base(n)
+    assert chunks_for(n * n) > 1 and n * n >= PARALLEL_MIN_ENTRIES
+    expected = run_epoch(inputs, 425, engine="numba").emission.tobytes()  # parent goes parallel first
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child_epoch, args=(inputs, queue))
+    child.start()
+    try:
+        got = queue.get(timeout=120)
+    except Exception:  # noqa: BLE001 - the child died or hung; its exit code says which
+        got = None
+    child.join(30)
+    if child.is_alive():
+        child.kill()
+        child.join(5)
+    assert child.exitcode == 0 and got == expected, f"child exit code {child.exitcode}"
+
+
 def _base(n: int, **hp) -> EpochInputs:
     rows = [[(j, 65535 if j != i else 0) for j in range(n)] for i in range(n)]
     return EpochInputs(
