@@ -135,8 +135,10 @@ def test_weighted_median_matches_reference(args):
     indptr = np.cumsum([0] + [len(r) for r in rows]).astype(np.int64)
     cols = np.asarray([c for r in rows for c, _ in r], dtype=np.int64)
     vals = np.asarray([v for r in rows for _, v in r], dtype=np.int64)
-    got = ks.weighted_median_col(np.asarray(stake, dtype=np.int64), indptr, cols, vals, columns, majority)
-    assert got.tolist() == ref.weighted_median_col_sparse(stake, rows, columns, majority)
+    expected = ref.weighted_median_col_sparse(stake, rows, columns, majority)
+    for chunks in (1, 3):
+        got = ks.weighted_median_col(np.asarray(stake, dtype=np.int64), indptr, cols, vals, columns, majority, chunks)
+        assert got.tolist() == expected
 
 
 # -- epoch inputs ----------------------------------------------------------------------

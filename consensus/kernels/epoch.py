@@ -212,7 +212,7 @@ def _mainline_core(
         preranks = np.zeros(0, dtype=np.int64)
 
     # 3.6 consensus, validator trust, incentive
-    consensus = sk.weighted_median_col_ws(active_stake, wp, wc, wv, n, kappa, ws)
+    consensus = sk.weighted_median_col_ws(active_stake, wp, wc, wv, n, kappa, ws, chunks)
     cp, cc, cv, validator_trust, ranks = sk.col_clip_trust_ranks(wp, wc, wv, consensus, active_stake, n, ws, chunks)
     if rank_trust:
         trust = sk.vecdiv(ranks, preranks)
@@ -222,7 +222,7 @@ def _mainline_core(
     incentive = ranks
 
     # 3.7 weights for bonds
-    fp, fc, fv = sk.interpolate(wp, wc, wv, cp, cc, cv, n, penalty, ws)
+    fp, fc, fv = sk.interpolate(wp, wc, wv, cp, cc, cv, n, penalty, ws, chunks)
 
     # 3.8 bonds and dividends
     if yuma3:
@@ -234,7 +234,7 @@ def _mainline_core(
                 any_consensus = True
         if liquid and any_consensus:
             ep, ec, ev = sk.mat_ema_alpha_liquid(fp, fc, fv, bp, bc, bv, consensus, alpha_lo, alpha_hi,
-                                                 sigmoid_mode, k_steep, clamped_exp, ws)
+                                                 sigmoid_mode, k_steep, clamped_exp, ws, chunks)
             norm = sk.take(ws, sk.S_NV, len(ev))
             norm[:] = ev
             sk.inplace_col_normalize(ep, ec, norm, n, chunks)
@@ -301,7 +301,7 @@ def _spec103_core(
                                    -1, last_update, bar, last_update[:0], False, ws, chunks)
 
     preranks = sk.matmul(wp, wc, wv, active_stake, n)
-    consensus = sk.weighted_median_col_ws(active_stake, wp, wc, wv, n, kappa, ws)
+    consensus = sk.weighted_median_col_ws(active_stake, wp, wc, wv, n, kappa, ws, chunks)
     cp, cc, cv, validator_trust, ranks = sk.col_clip_trust_ranks(wp, wc, wv, consensus, active_stake, n, ws, chunks)
     trust = sk.vecdiv(ranks, preranks)
     sk.inplace_normalize(ranks)

@@ -563,7 +563,8 @@ def _classic_bond_chunks(bounds, indptr, cols, normed, col_max, rmax, out_ptr, o
 def row_hadamard_col_normalized(indptr, cols, vals, vector, columns, ws, chunks):
     """`row_hadamard_sparse(m, vector)` (row i scaled by vector[i], rows beyond the vector
     dropped) then `inplace_col_normalize_sparse(·, columns)`; the column sums are taken while
-    scaling. Workspace slots S_DC / S_DV."""
+    scaling, per row chunk, and summed again in storage order if a scaled value is negative.
+    Workspace slots S_DC / S_DV."""
     n = len(indptr) - 1
     rows = min(n, len(vector))
     end = indptr[rows]
@@ -572,17 +573,44 @@ def row_hadamard_col_normalized(indptr, cols, vals, vector, columns, ws, chunks)
     out_cols = take(ws, S_DC, end - indptr[0])
     out_cols[:] = cols[indptr[0]:end]
     out_vals = take(ws, S_DV, end - indptr[0])
-    col_sum = np.zeros(columns, dtype=np.int64)
-    for i in range(rows):
+    bounds = row_chunks(indptr, rows, chunks)
+    sums = np.zeros((len(bounds) - 1, columns), dtype=np.int64)
+    negatives = np.zeros(len(bounds) - 1, dtype=np.bool_)
+    if len(bounds) == 2:
+        negatives[0] = _row_hadamard_rows(0, rows, indptr, cols, vals, vector, out_vals, sums[0])
+        col_sum = sums[0]
+    else:
+        _row_hadamard_chunks(bounds, indptr, cols, vals, vector, out_vals, sums, negatives)
+        if negatives.any():
+            col_sum = np.zeros(columns, dtype=np.int64)
+            _col_sum_entries(0, len(out_cols), out_cols, out_vals, col_sum)
+        else:
+            col_sum = merge_sums(sums)
+    inplace_col_divide(out_cols, out_vals, col_sum, chunks)
+    return out_ptr, out_cols, out_vals
+
+
+@njit(cache=True)
+def _row_hadamard_rows(lo, hi, indptr, cols, vals, vector, out_vals, col_sum):
+    columns = len(col_sum)
+    negative = False
+    for i in range(lo, hi):
         s = vector[i]
         for p in range(indptr[i], indptr[i + 1]):
             v = mul(vals[p], s)
             out_vals[p - indptr[0]] = v
+            negative |= v < 0
             j = cols[p]
             if j < columns:
                 col_sum[j] = sat_add(col_sum[j], v)
-    inplace_col_divide(out_cols, out_vals, col_sum, chunks)
-    return out_ptr, out_cols, out_vals
+    return negative
+
+
+@njit(cache=True, parallel=True)
+def _row_hadamard_chunks(bounds, indptr, cols, vals, vector, out_vals, sums, negatives):
+    for c in prange(len(bounds) - 1):
+        negatives[c] = _row_hadamard_rows(bounds[c], bounds[c + 1], indptr, cols, vals, vector,
+                                          out_vals, sums[c])
 
 
 @njit(cache=True)
@@ -734,30 +762,44 @@ def _drain_bits(bits, touched):
 
 
 @njit(cache=True)
-def interpolate(p1, c1, v1, p2, c2, v2, columns, ratio, ws):
+def interpolate(p1, c1, v1, p2, c2, v2, columns, ratio, ws, chunks):
     """`interpolate_sparse`: m1 + ratio·(m2 − m1); ratio 0 / 1 give m1 / m2 unchanged.
 
     The 0 / 1 paths return the input arrays themselves (the runtime copies): callers never
-    modify ``weights_for_bonds`` in place. Workspace slots S_IC / S_IV.
+    modify ``weights_for_bonds`` in place. Rows are independent (chunks). Workspace slots
+    S_IC / S_IV.
     """
     if ratio == 0:
         return p1, c1, v1
     if ratio == ONE or len(p1) != len(p2):
         return p2, c2, v2
     n = len(p1) - 1
+    cap = np.zeros(n + 1, dtype=np.int64)  # per-row output bounds, as offsets
+    for i in range(n):
+        cap[i + 1] = cap[i] + min(columns, (p1[i + 1] - p1[i]) + (p2[i + 1] - p2[i]))
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    out_cols = take(ws, S_IC, cap[n])
+    out_vals = take(ws, S_IV, cap[n])
+    bounds = row_chunks(cap, n, chunks)
+    args = (p1, c1, v1, p2, c2, v2, columns, ratio, out_ptr, out_cols, out_vals)
+    if len(bounds) == 2:
+        k = _interpolate_rows(0, n, 0, *args)
+    else:
+        base = cap[bounds[:-1]]
+        ends = np.empty(len(base), dtype=np.int64)
+        _interpolate_chunks(bounds, base, ends, *args)
+        k = compact_rows(bounds, base, ends, out_ptr, out_cols, out_vals)
+    return out_ptr, out_cols[:k], out_vals[:k]
+
+
+@njit(cache=True)
+def _interpolate_rows(lo, hi, k, p1, c1, v1, p2, c2, v2, columns, ratio, out_ptr, out_cols, out_vals):
     d1 = np.zeros(columns, dtype=np.int64)
     d2 = np.zeros(columns, dtype=np.int64)
     stamp = np.full(columns, -1, dtype=np.int64)
     touched = np.empty(columns, dtype=np.int64)
     bits = np.zeros((columns + 63) >> 6, dtype=np.uint64)
-    cap = 0
-    for i in range(n):
-        cap += min(columns, (p1[i + 1] - p1[i]) + (p2[i + 1] - p2[i]))
-    out_ptr = np.zeros(n + 1, dtype=np.int64)
-    out_cols = take(ws, S_IC, cap)
-    out_vals = take(ws, S_IV, cap)
-    k = 0
-    for i in range(n):
+    for i in range(lo, hi):
         for p in range(p1[i], p1[i + 1]):
             j = c1[p]
             if j < columns:
@@ -785,7 +827,13 @@ def interpolate(p1, c1, v1, p2, c2, v2, columns, ratio, ws):
                 out_vals[k] = x
                 k += 1
         out_ptr[i + 1] = k
-    return out_ptr, out_cols[:k], out_vals[:k]
+    return k
+
+
+@njit(cache=True, parallel=True)
+def _interpolate_chunks(bounds, base, ends, *args):
+    for c in prange(len(bounds) - 1):
+        ends[c] = _interpolate_rows(bounds[c], bounds[c + 1], base[c], *args)
 
 
 @njit(cache=True)
@@ -928,14 +976,37 @@ def _merge_walk(indptr, cols, vals, i, width, val_at, stamp, tag):
 
 
 @njit(cache=True)
-def mat_ema_alpha_liquid(pn, cn, vn, po, co, vo, consensus, lo, hi, mode, k, clamped, ws):
+def mat_ema_alpha_liquid(pn, cn, vn, po, co, vo, consensus, lo, hi, mode, k, clamped, ws, chunks):
     """`mat_ema_alpha_sparse(new, old, compute_liquid_alpha_values_sparse(new, old, c))`.
 
     The dense alpha matrix is never built: alpha_ij is only read for entries of `new`, so it
     is computed there, from the merge-walk values of the weights (`new`) and bonds (`old`)
-    rows at column j. Workspace slots S_EC / S_EV.
+    rows at column j. Rows are independent (chunks). Workspace slots S_EC / S_EV.
     """
     n = len(pn) - 1
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    out_cols = take(ws, S_EC, len(cn))
+    out_vals = take(ws, S_EV, len(cn))
+    # exp of the most common exponent: d = 0 (no buy/sell difference)
+    cache = np.empty(2, dtype=np.int64)
+    cache[0] = sigmoid_exponent(_I64(0), mode, k)
+    cache[1] = sigmoid_exp(cache[0], clamped)
+    bounds = row_chunks(pn, n, chunks)
+    args = (pn, cn, vn, po, co, vo, consensus, lo, hi, mode, k, clamped, cache, out_ptr, out_cols,
+            out_vals)
+    if len(bounds) == 2:
+        kk = _ema_liquid_rows(0, n, 0, *args)
+    else:
+        base = pn[bounds[:-1]] - pn[0]
+        ends = np.empty(len(base), dtype=np.int64)
+        _ema_liquid_chunks(bounds, base, ends, *args)
+        kk = compact_rows(bounds, base, ends, out_ptr, out_cols, out_vals)
+    return out_ptr, out_cols[:kk], out_vals[:kk]
+
+
+@njit(cache=True)
+def _ema_liquid_rows(first, last, kk, pn, cn, vn, po, co, vo, consensus, lo, hi, mode, k, clamped,
+                     cache, out_ptr, out_cols, out_vals):
     width = len(consensus)
     w_at = np.zeros(width, dtype=np.int64)
     b_at = np.zeros(width, dtype=np.int64)
@@ -945,15 +1016,7 @@ def mat_ema_alpha_liquid(pn, cn, vn, po, co, vo, consensus, lo, hi, mode, k, cla
     d_stamp = np.full(width, -1, dtype=np.int64)
     a_at = np.zeros(width, dtype=np.int64)
     a_stamp = np.full(width, -1, dtype=np.int64)
-    out_ptr = np.zeros(n + 1, dtype=np.int64)
-    out_cols = take(ws, S_EC, len(cn))
-    out_vals = take(ws, S_EV, len(cn))
-    # exp of the most common exponent: d = 0 (no buy/sell difference)
-    cache = np.empty(2, dtype=np.int64)
-    cache[0] = sigmoid_exponent(_I64(0), mode, k)
-    cache[1] = sigmoid_exp(cache[0], clamped)
-    kk = 0
-    for i in range(n):
+    for i in range(first, last):
         _merge_walk(pn, cn, vn, i, width, w_at, w_stamp, i)
         _merge_walk(po, co, vo, i, width, b_at, b_stamp, i)
         for p in range(po[i], po[i + 1]):
@@ -982,7 +1045,13 @@ def mat_ema_alpha_liquid(pn, cn, vn, po, co, vo, consensus, lo, hi, mode, k, cla
                     out_vals[kk] = val
                     kk += 1
         out_ptr[i + 1] = kk
-    return out_ptr, out_cols[:kk], out_vals[:kk]
+    return kk
+
+
+@njit(cache=True, parallel=True)
+def _ema_liquid_chunks(bounds, base, ends, *args):
+    for c in prange(len(bounds) - 1):
+        ends[c] = _ema_liquid_rows(bounds[c], bounds[c + 1], base[c], *args)
 
 
 # -- weighted median -------------------------------------------------------------------
@@ -1087,13 +1156,13 @@ def _quantile_select(src, src_w, minority, below, buf1, buf2, w1, w2):
 
 
 @njit(cache=True)
-def weighted_median_col(stake, indptr, cols, vals, columns, majority):
+def weighted_median_col(stake, indptr, cols, vals, columns, majority, chunks=1):
     """:func:`weighted_median_col_ws` with a workspace of its own."""
-    return weighted_median_col_ws(stake, indptr, cols, vals, columns, majority, new_workspace())
+    return weighted_median_col_ws(stake, indptr, cols, vals, columns, majority, new_workspace(), chunks)
 
 
 @njit(cache=True)
-def weighted_median_col_ws(stake, indptr, cols, vals, columns, majority, ws):
+def weighted_median_col_ws(stake, indptr, cols, vals, columns, majority, ws, chunks):
     """`weighted_median_col_sparse`: per-column kappa-quantile over positive-stake rows.
 
     When the renormalised stakes are non-negative with an exact sum below 2^61 and every
@@ -1104,8 +1173,8 @@ def weighted_median_col_ws(stake, indptr, cols, vals, columns, majority, ws):
     pivot below it the pivot and everything under it hold at most minority). That is computed
     per column from its entries (packed with their row, later duplicates in a row winning)
     plus one bucket, value 0, for the rows without an entry, in expected O(nnz). Otherwise
-    the runtime's search is replayed step for step on dense columns. Scratch in workspace
-    slots S_DC / S_DV.
+    the runtime's search is replayed step for step on dense columns. Counting and gathering
+    run in row chunks, the selection in column chunks. Scratch in workspace slots S_DC / S_DV.
     """
     n_rows = len(indptr) - 1
     rows = min(len(stake), n_rows)
@@ -1135,27 +1204,29 @@ def weighted_median_col_ws(stake, indptr, cols, vals, columns, majority, ws):
             break
         total += s
 
-    # pass 1 over the positive-stake rows: entries per column, distinct rows per column and
-    # their stake ("present"), and whether every score is in the safe range
+    # pass 1 over the positive-stake rows, per row chunk: entries per column, distinct rows
+    # per column and their stake ("present"), and whether every score is in the safe range
+    bounds = row_chunks(indptr, rows, chunks)
+    nch = len(bounds) - 1
+    counts = np.zeros((nch, columns), dtype=np.int64)
+    distinct_in = np.zeros((nch, columns), dtype=np.int64)
+    present_in = np.zeros((nch, columns), dtype=np.int64)
+    safe_in = np.ones(nch, dtype=np.bool_)
+    if nch == 1:
+        safe_in[0] = _median_count_rows(0, rows, kpos, use_stake, indptr, cols, vals, counts[0],
+                                        distinct_in[0], present_in[0])
+    else:
+        _median_count_chunks(bounds, kpos, use_stake, indptr, cols, vals, counts, distinct_in,
+                             present_in, safe_in)
     start = np.zeros(columns + 1, dtype=np.int64)
     distinct = np.zeros(columns, dtype=np.int64)
-    present = np.zeros(columns, dtype=np.int64)
-    last_k = np.full(columns, -1, dtype=np.int64)
-    for i in range(rows):
-        k = kpos[i]
-        if k >= 0:
-            w = use_stake[k]
-            for p in range(indptr[i], indptr[i + 1]):
-                c = cols[p]
-                if c < columns:
-                    v = vals[p]
-                    if v < 0 or v >= _VALUE_LIMIT:
-                        safe = False
-                    start[c + 1] += 1
-                    if last_k[c] != k:
-                        last_k[c] = k
-                        distinct[c] += 1
-                        present[c] += w  # exact when safe (sum of stakes < 2^61)
+    present = np.zeros(columns, dtype=np.int64)  # exact when safe (sum of stakes < 2^61)
+    for ch in range(nch):
+        safe = safe and safe_in[ch]
+        for c in range(columns):
+            start[c + 1] += counts[ch, c]
+            distinct[c] += distinct_in[ch, c]
+            present[c] += present_in[ch, c]
     for c in range(columns):
         start[c + 1] += start[c]
 
@@ -1190,19 +1261,73 @@ def weighted_median_col_ws(stake, indptr, cols, vals, columns, majority, ws):
     # a column is decided without its entries when its quantile is 0: rows without an entry
     # score 0, below every key, and hold more than minority. Only the other ("live") columns
     # are gathered, column by column, as packed keys (row order kept, later duplicates in a
-    # row winning) into a compact buffer.
+    # row winning) into a compact buffer: one key per distinct row, each row chunk writing
+    # after the keys of the chunks before it.
     lstart = np.zeros(columns + 1, dtype=np.int64)
     for c in range(columns):
         m = distinct[c]
         live = m > 0 and not (m < K and total - present[c] > minority)
-        lstart[c + 1] = lstart[c] + (start[c + 1] - start[c] if live else 0)
+        lstart[c + 1] = lstart[c] + (m if live else 0)
     if lstart[columns] == 0:
         return out
     keys = take(ws, S_DC, lstart[columns])
     key_w = take(ws, S_DV, lstart[columns])
-    fill = lstart[:columns].copy()
-    last_k[:] = -1
-    for i in range(rows):
+    fill = np.empty((nch, columns), dtype=np.int64)
+    for c in range(columns):
+        f = lstart[c]
+        for ch in range(nch):
+            fill[ch, c] = f
+            f += distinct_in[ch, c]
+    if nch == 1:
+        _median_gather_rows(0, rows, kpos, use_stake, indptr, cols, vals, lstart, fill[0], keys, key_w)
+    else:
+        _median_gather_chunks(bounds, kpos, use_stake, indptr, cols, vals, lstart, fill, keys, key_w)
+    col_bounds = row_chunks(lstart, columns, chunks)
+    if len(col_bounds) == 2:
+        _median_select_columns(0, columns, lstart, keys, key_w, minority, total, present, K, out)
+    else:
+        _median_select_chunks(col_bounds, lstart, keys, key_w, minority, total, present, K, out)
+    return out
+
+
+@njit(cache=True)
+def _median_count_rows(lo, hi, kpos, use_stake, indptr, cols, vals, counts, distinct, present):
+    """Pass 1 of :func:`weighted_median_col_ws` on rows lo..hi; False if a score is unsafe."""
+    columns = len(counts)
+    safe = True
+    last_k = np.full(columns, -1, dtype=np.int64)
+    for i in range(lo, hi):
+        k = kpos[i]
+        if k >= 0:
+            w = use_stake[k]
+            for p in range(indptr[i], indptr[i + 1]):
+                c = cols[p]
+                if c < columns:
+                    v = vals[p]
+                    if v < 0 or v >= _VALUE_LIMIT:
+                        safe = False
+                    counts[c] += 1
+                    if last_k[c] != k:
+                        last_k[c] = k
+                        distinct[c] += 1
+                        present[c] += w
+    return safe
+
+
+@njit(cache=True, parallel=True)
+def _median_count_chunks(bounds, kpos, use_stake, indptr, cols, vals, counts, distinct, present,
+                         safe):
+    for ch in prange(len(bounds) - 1):
+        safe[ch] = _median_count_rows(bounds[ch], bounds[ch + 1], kpos, use_stake, indptr, cols,
+                                      vals, counts[ch], distinct[ch], present[ch])
+
+
+@njit(cache=True)
+def _median_gather_rows(lo, hi, kpos, use_stake, indptr, cols, vals, lstart, fill, keys, key_w):
+    """The live columns' keys of rows lo..hi, each column's from ``fill[c]`` on."""
+    columns = len(fill)
+    last_k = np.full(columns, -1, dtype=np.int64)
+    for i in range(lo, hi):
         k = kpos[i]
         if k >= 0:
             w = use_stake[k]
@@ -1218,17 +1343,34 @@ def weighted_median_col_ws(stake, indptr, cols, vals, columns, majority, ws):
                         key_w[f] = w
                         fill[c] = f + 1
                         last_k[c] = k
+
+
+@njit(cache=True, parallel=True)
+def _median_gather_chunks(bounds, kpos, use_stake, indptr, cols, vals, lstart, fill, keys, key_w):
+    for ch in prange(len(bounds) - 1):
+        _median_gather_rows(bounds[ch], bounds[ch + 1], kpos, use_stake, indptr, cols, vals, lstart,
+                            fill[ch], keys, key_w)
+
+
+@njit(cache=True)
+def _median_select_columns(lo, hi, lstart, keys, key_w, minority, total, present, K, out):
     buf1 = np.empty(K, dtype=np.int64)
     buf2 = np.empty(K, dtype=np.int64)
     w1 = np.empty(K, dtype=np.int64)
     w2 = np.empty(K, dtype=np.int64)
-    for c in range(columns):
+    for c in range(lo, hi):
         a = lstart[c]
-        b = fill[c]
+        b = lstart[c + 1]
         if b == a:
             continue  # quantile 0
         m = b - a
         below = total - present[c]
         out[c] = _quantile_select(keys[a:b], key_w[a:b], minority, below if m < K else _I64(0),
                                   buf1, buf2, w1, w2)
-    return out
+
+
+@njit(cache=True, parallel=True)
+def _median_select_chunks(bounds, lstart, keys, key_w, minority, total, present, K, out):
+    for ch in prange(len(bounds) - 1):
+        _median_select_columns(bounds[ch], bounds[ch + 1], lstart, keys, key_w, minority, total,
+                               present, K, out)
