@@ -343,18 +343,24 @@ def test_clip_ranks_in_chunks_keep_the_runtime_order(data, chunks):
 def test_large_epochs_run_in_parallel_chunks():
     import numba
 
-    from consensus.kernels.chunks import PARALLEL_MIN_ENTRIES, chunks_for
+    from consensus.kernels import chunks
 
-    assert chunks_for(PARALLEL_MIN_ENTRIES - 1) == 1
-    assert chunks_for(PARALLEL_MIN_ENTRIES) == numba.get_num_threads()
+    threads = numba.get_num_threads()
+    assert chunks.chunks_for(chunks.PARALLEL_MIN_ENTRIES_FAST - 1) == 1
+    assert chunks.chunks_for(chunks.PARALLEL_MIN_ENTRIES) == threads
+    fast_layer = chunks.threading_layer() != "workqueue"
+    assert chunks.chunks_for(chunks.PARALLEL_MIN_ENTRIES_FAST) == (threads if fast_layer else 1)
 
 
 def _child_epoch(inputs: EpochInputs, queue) -> None:
-    queue.put(run_epoch(inputs, 425, engine="numba").emission.tobytes())
+    from consensus.kernels.chunks import chunks_for
+
+    queue.put((run_epoch(inputs, 425, engine="numba").emission.tobytes(), chunks_for(1 << 30)))
 
 
 def test_parallel_epochs_survive_fork():
-    """A forked child runs a parallel epoch too (GNU OpenMP would terminate it there)."""
+    """A child forked after parallel epochs ran runs epochs too: GNU OpenMP would terminate
+    it at its first parallel region, so on that layer it runs them serially."""
     import multiprocessing as mp
     import os
 
@@ -362,8 +368,6 @@ def test_parallel_epochs_survive_fork():
 
     from consensus.kernels.chunks import PARALLEL_MIN_ENTRIES, chunks_for
 
-    if "NUMBA_THREADING_LAYER" in os.environ:
-        pytest.skip("NUMBA_THREADING_LAYER is set: the threading layer is the caller's choice")
     if "fork" not in mp.get_all_start_methods():
         pytest.skip("no fork start method on this platform")
     if numba.get_num_threads() < 2:
@@ -384,7 +388,11 @@ def test_parallel_epochs_survive_fork():
     if child.is_alive():
         child.kill()
         child.join(5)
-    assert child.exitcode == 0 and got == expected, f"child exit code {child.exitcode}"
+    assert child.exitcode == 0 and got is not None, f"child exit code {child.exitcode}"
+    emission, child_chunks = got
+    assert emission == expected
+    layer = numba.threading_layer()
+    assert child_chunks == (1 if layer == "omp" else numba.get_num_threads()), layer
 
 
 def _base(n: int, **hp) -> EpochInputs:

@@ -31,15 +31,10 @@ process-wide: the process then keeps up to 256 MiB of freed memory in its heap) 
 of the whole host process, and it now gains only a few percent at large n (the per-call
 output arrays).
 
-Threads: epochs with at least ``chunks.PARALLEL_MIN_ENTRIES`` stored entries run their
-row-wise kernels in ``numba.get_num_threads()`` chunks (``numba.set_num_threads`` or
-``NUMBA_NUM_THREADS`` limit it; any chunk count gives the same integers, see ``chunks``).
-Unless ``NUMBA_THREADING_LAYER`` is set, this package asks numba for its fork-safe layer: with
-GNU OpenMP, numba's default choice where TBB is absent, a process that forks after a parallel
-kernel ran has its child terminated at the child's first parallel kernel, which would break
-users' ``multiprocessing`` pools. The kernels hold the GIL, so the layer's lack of thread
-safety does not matter here. The cost is a slower launch (tens of microseconds), which is why
-small epochs stay serial.
+Threads: large epochs run their row-wise kernels in ``numba.get_num_threads()`` chunks
+(``numba.set_num_threads`` or ``NUMBA_NUM_THREADS`` limit it; any chunk count gives the same
+integers). Which epochs count as large depends on numba's threading layer, and a process
+forked after parallel kernels ran on GNU OpenMP runs its epochs serially: see ``chunks``.
 """
 
 from __future__ import annotations
@@ -87,18 +82,7 @@ def tune_malloc() -> bool:
     return bool(mallopt(M_MMAP_THRESHOLD, 32 << 20)) and bool(mallopt(M_TRIM_THRESHOLD, 256 << 20))
 
 
-def _fork_safe_threads() -> None:
-    """Ask numba for a fork-safe threading layer unless someone chose one already."""
-    if "NUMBA_THREADING_LAYER" in os.environ:
-        return
-    import numba
-
-    if numba.config.THREADING_LAYER == "default":
-        numba.config.THREADING_LAYER = "forksafe"
-
-
 _prepare_cache()
-_fork_safe_threads()
 if os.environ.get("TAOAUDIT_MALLOPT", "0") == "1":
     tune_malloc()
 

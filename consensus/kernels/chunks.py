@@ -11,18 +11,59 @@ which is exact for maxima and for saturating sums of non-negative terms (either 
 result is min(true sum, max)); a kernel whose terms can be negative detects that and repeats
 the reduction serially in the runtime's order.
 
-Small epochs stay serial: below :data:`PARALLEL_MIN_ENTRIES` stored entries a parallel
-launch costs more than it saves (tens of microseconds on numba's fork-safe workqueue layer,
-see the package docstring), and n = 256 dense has 65,536 entries.
+Small epochs stay serial: a parallel launch costs a few microseconds on numba's OpenMP and
+TBB layers but tens of microseconds on its workqueue layer, so epochs run in chunks from
+:data:`PARALLEL_MIN_ENTRIES_FAST` stored entries on the former (n = 128 dense) and from
+:data:`PARALLEL_MIN_ENTRIES` on the latter. numba picks the layer (TBB, else OpenMP, else
+workqueue, unless ``NUMBA_THREADING_LAYER`` says otherwise); a probe kernel makes it pick
+before the first epoch that could use it.
+
+Fork: with GNU OpenMP, a child process forked after a parallel region ran is terminated at
+its first parallel region of its own. A child forked from a process whose layer is OpenMP
+therefore runs every epoch serially (same integers), so ``multiprocessing`` pools of a parent
+that already ran large epochs keep working.
 """
 
 from __future__ import annotations
 
+import os
+
 import numba
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 PARALLEL_MIN_ENTRIES = 1 << 18
+PARALLEL_MIN_ENTRIES_FAST = 1 << 14
+
+_serial_only = False
+
+
+def _after_fork_in_child() -> None:
+    global _serial_only
+    try:
+        layer = numba.threading_layer()
+    except ValueError:
+        return  # no parallel region ran in the parent: the child may start its own
+    if layer == "omp":
+        _serial_only = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@njit(cache=True, parallel=True)
+def _probe(out):
+    for i in prange(len(out)):
+        out[i] = i
+
+
+def threading_layer() -> str:
+    """numba's threading layer, made to choose one if no parallel kernel ran yet."""
+    try:
+        return numba.threading_layer()
+    except ValueError:
+        _probe(np.zeros(2, dtype=np.int64))
+        return numba.threading_layer()
 
 
 def chunks_for(entries: int) -> int:
@@ -31,9 +72,14 @@ def chunks_for(entries: int) -> int:
 
     Decided in Python and passed down: ``numba.get_num_threads()`` inside a kernel would make
     every kernel calling it uncacheable."""
-    if entries < PARALLEL_MIN_ENTRIES:
+    if entries < PARALLEL_MIN_ENTRIES_FAST or _serial_only:
         return 1
-    return max(1, numba.get_num_threads())
+    threads = numba.get_num_threads()
+    if threads < 2:
+        return 1
+    if entries < PARALLEL_MIN_ENTRIES and threading_layer() == "workqueue":
+        return 1
+    return threads
 
 
 @njit(cache=True)
