@@ -374,37 +374,40 @@ def _masked_bond_chunks(bounds, base, ends, *args):
 def col_sums(cols, vals, columns, chunks):
     """Saturating column sums in storage order (pass 1 of `inplace_col_normalize_sparse`).
 
-    In chunks of entries when large and no value is negative (then the order of the
-    saturating additions cannot change the result, see :mod:`.chunks`)."""
+    In chunks of entries; if a value is negative the order of the saturating additions can
+    matter (see :mod:`.chunks`) and the sums are taken again in storage order."""
     bounds = entry_chunks(len(cols), chunks)
-    chunks = len(bounds) - 1
-    if chunks > 1:
-        for p in range(len(vals)):
-            if vals[p] < 0:
-                chunks = 1
-                break
-    if chunks == 1:
-        col_sum = np.zeros(columns, dtype=np.int64)
-        _col_sum_entries(0, len(cols), cols, vals, col_sum)
-        return col_sum
-    parts = np.zeros((chunks, columns), dtype=np.int64)
-    _col_sum_chunks(bounds, cols, vals, parts)
-    return merge_sums(parts)
+    parts = np.zeros((len(bounds) - 1, columns), dtype=np.int64)
+    if len(bounds) == 2:
+        _col_sum_entries(0, len(cols), cols, vals, parts[0])
+        return parts[0]
+    negatives = np.zeros(len(bounds) - 1, dtype=np.bool_)
+    _col_sum_chunks(bounds, cols, vals, parts, negatives)
+    if not negatives.any():
+        return merge_sums(parts)
+    col_sum = np.zeros(columns, dtype=np.int64)
+    _col_sum_entries(0, len(cols), cols, vals, col_sum)
+    return col_sum
 
 
 @njit(cache=True)
 def _col_sum_entries(lo, hi, cols, vals, col_sum):
+    """Adds entries lo..hi into ``col_sum``; True if one of them is negative."""
     columns = len(col_sum)
+    negative = False
     for p in range(lo, hi):
         j = cols[p]
+        v = vals[p]
+        negative |= v < 0
         if j < columns:
-            col_sum[j] = sat_add(col_sum[j], vals[p])
+            col_sum[j] = sat_add(col_sum[j], v)
+    return negative
 
 
 @njit(cache=True, parallel=True)
-def _col_sum_chunks(bounds, cols, vals, parts):
+def _col_sum_chunks(bounds, cols, vals, parts, negatives):
     for c in prange(len(bounds) - 1):
-        _col_sum_entries(bounds[c], bounds[c + 1], cols, vals, parts[c])
+        negatives[c] = _col_sum_entries(bounds[c], bounds[c + 1], cols, vals, parts[c])
 
 
 @njit(cache=True)
