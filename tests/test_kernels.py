@@ -395,6 +395,31 @@ def test_parallel_epochs_survive_fork():
     assert child_chunks == (1 if layer == "omp" else numba.get_num_threads()), layer
 
 
+DIRECT_KERNEL_CALL = """
+import numpy as np
+from consensus.kernels import sparse as ks
+p, c, v = ks.masked_weights(
+    2, np.array([0, 1, 2]), np.array([1, 0]), np.array([5, 7]), ks.VALUE_INT, True,
+    np.ones(2, np.bool_), -1, np.full(2, 9, np.uint64), np.zeros(2, np.uint64),
+    np.zeros(0, np.uint64), False, ks.new_workspace(), 1)
+print(v.tolist())
+"""
+
+
+def test_kernels_called_directly_load_from_the_cache():
+    """A kernel that calls a parallel kernel, called straight from Python in a fresh process,
+    loads from numba's cache without crashing: the threading layer starts on import."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    for _ in range(2):  # the second process loads what the first one compiled and cached
+        run = subprocess.run([sys.executable, "-c", DIRECT_KERNEL_CALL], capture_output=True,
+                             text=True, timeout=600, cwd=root)
+        assert run.returncode == 0, (run.returncode, run.stderr[-2000:])
+        assert run.stdout.strip() == f"[{ONE}, {ONE}]"
+
+
 def _base(n: int, **hp) -> EpochInputs:
     rows = [[(j, 65535 if j != i else 0) for j in range(n)] for i in range(n)]
     return EpochInputs(

@@ -86,6 +86,14 @@ _prepare_cache()
 if os.environ.get("TAOAUDIT_MALLOPT", "0") == "1":
     tune_malloc()
 
+# numba's threading layer must be running before a kernel that calls a parallel kernel is
+# loaded from the on-disk cache: loading such a kernel (masked_weights, ...) into a process
+# whose layer has not started crashes it (seen with numba 0.68: a segfault when a kernel was
+# called directly from Python in a fresh process).
+from .chunks import threading_layer  # noqa: E402
+
+threading_layer()
+
 from .epoch import run_epoch  # noqa: E402
 
 __all__ = ["run_epoch", "tune_malloc"]
