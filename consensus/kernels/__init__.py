@@ -87,9 +87,12 @@ if os.environ.get("TAOAUDIT_MALLOPT", "0") == "1":
     tune_malloc()
 
 # numba's threading layer must be running before a kernel that calls a parallel kernel is
-# loaded from the on-disk cache: loading such a kernel (masked_weights, ...) into a process
-# whose layer has not started crashes it (seen with numba 0.68: a segfault when a kernel was
-# called directly from Python in a fresh process).
+# loaded from the on-disk cache: numba restarts the layer when it loads a parallel kernel
+# itself, not when it loads a caller that contains one, and running such a caller (e.g.
+# masked_weights called directly from Python) in a fresh process then crashes it (a segfault
+# with numba 0.68). Side effect: importing this package starts the layer, so on GNU OpenMP a
+# child forked later may not run parallel numba code of its own (this package's epochs run
+# serially there, see chunks).
 from .chunks import threading_layer  # noqa: E402
 
 threading_layer()
