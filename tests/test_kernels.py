@@ -501,8 +501,18 @@ def _shared(sub: str) -> list[Path]:
     return sorted(d.glob("*.json"))
 
 
+@pytest.fixture(params=["default", "3 chunks"])
+def chunking(request, monkeypatch):
+    """The shared cases are small enough to run serially; also run them in forced chunks."""
+    if request.param != "default":
+        import consensus.kernels.epoch as kernel_epoch
+
+        monkeypatch.setattr(kernel_epoch, "chunks_for", lambda entries: 3)
+    return request.param
+
+
 @pytest.mark.parametrize("sub", ["oracle-103/cases", "epoch-snapshot/cases"])
-def test_shared_cases_through_kernel(sub):
+def test_shared_cases_through_kernel(sub, chunking):
     paths = _shared(sub)
     assert paths
     bad = {}
@@ -513,7 +523,7 @@ def test_shared_cases_through_kernel(sub):
     assert not bad, bad
 
 
-def test_sparse_vector_epochs_through_kernel():
+def test_sparse_vector_epochs_through_kernel(chunking):
     paths = _shared("vectors/epoch")
     runs = 0
     bad = {}
