@@ -26,7 +26,7 @@ from ..fixedpoint import I32F32, I64F64, U16_MAX, U64_MAX, u16_proportion_to_fix
 from ..model import EpochInputs, EpochOutputs, SparseRows
 from . import sparse as sk
 from .chunks import chunks_for
-from .fixed import to_u16_proportion
+from .fixed import to_u16_proportion, udiv_shift32
 
 _I64_MAX = (1 << 63) - 1
 _I64F64_MAX = I64F64.max_raw
@@ -51,13 +51,49 @@ def _normalize_64_to_32(values: list[int]) -> list[int]:
     return out
 
 
-def _stake_mainline(inputs: EpochInputs, owner: int, owner_exempt: bool) -> list[int]:
+@njit(cache=True)
+def _alpha_stake_proportions(alpha, threshold, owner, owner_exempt):
+    """(ok, stake) of :func:`_stake_mainline` when TaoWeight is 0, in uint64 arithmetic.
+
+    ok is False (use the Python ints) unless every stake and their sum are below 2^63: then
+    no I64F64 value saturates or wraps, the threshold compares the alpha itself, and the
+    I64F64 quotient floored to I32F32 is floor(alpha·2^32 / sum), which ``udiv_shift32``
+    computes exactly."""
+    n = len(alpha)
+    limit = np.uint64(1 << 63)
+    kept = np.empty(n, dtype=np.uint64)
+    total = np.uint64(0)
+    for i in range(n):
+        a = alpha[i]
+        if a >= limit:
+            return False, np.zeros(0, dtype=np.int64)
+        if threshold != np.uint64(0) and not (owner_exempt and i == owner) and a < threshold:
+            a = np.uint64(0)
+        kept[i] = a
+        total += a
+        if total >= limit:
+            return False, np.zeros(0, dtype=np.int64)
+    out = np.zeros(n, dtype=np.int64)
+    if total != np.uint64(0):
+        for i in range(n):
+            out[i] = np.int64(udiv_shift32(kept[i], total)[1])
+    return True, out
+
+
+def _stake_mainline(inputs: EpochInputs, owner: int, owner_exempt: bool) -> list[int] | np.ndarray:
     """`total_stake` + `normalized_stake` of the mainline era (§3.2)."""
     hp = inputs.hyperparameters
     n = inputs.n
+    w = tao_weight_i64f64(hp.tao_weight)
+    if w == 0:
+        m = min(len(inputs.stake_alpha[:n]), len(inputs.stake_tao[:n]))
+        ok, stake = _alpha_stake_proportions(
+            _u64(inputs.stake_alpha[:m]), np.uint64(min(hp.stake_threshold, U64_MAX)), owner, owner_exempt
+        )
+        if ok:
+            return stake
     alpha = [min(a << 64, _I64F64_MAX) for a in inputs.stake_alpha[:n].tolist()]
     tao = inputs.stake_tao[:n].tolist()
-    w = tao_weight_i64f64(hp.tao_weight)
     if w == 0:
         total = alpha[: len(tao)]
     else:
