@@ -137,7 +137,8 @@ def test_weighted_median_matches_reference(args):
     vals = np.asarray([v for r in rows for _, v in r], dtype=np.int64)
     expected = ref.weighted_median_col_sparse(stake, rows, columns, majority)
     for chunks in (1, 3):
-        got = ks.weighted_median_col(np.asarray(stake, dtype=np.int64), indptr, cols, vals, columns, majority, chunks)
+        got = ks.weighted_median_col(np.asarray(stake, dtype=np.int64), indptr, cols, vals, columns, majority,
+                                     chunks)
         assert got.tolist() == expected
 
 
@@ -334,7 +335,8 @@ def test_clip_ranks_in_chunks_keep_the_runtime_order(data, chunks):
     vals = np.array([v for r in rows for _, v in r], dtype=np.int64)
     threshold = np.array(data.draw(st.lists(i64, min_size=n, max_size=n)), dtype=np.int64)
     stake = np.array(data.draw(st.lists(i64, min_size=n, max_size=n)), dtype=np.int64)
-    serial = [a.copy() for a in ks.col_clip_trust_ranks(indptr, cols, vals, threshold, stake, n, ks.new_workspace(), 1)]
+    serial = [a.copy() for a in
+              ks.col_clip_trust_ranks(indptr, cols, vals, threshold, stake, n, ks.new_workspace(), 1)]
     split = ks.col_clip_trust_ranks(indptr, cols, vals, threshold, stake, n, ks.new_workspace(), chunks)
     for a, b in zip(serial, split):
         assert np.array_equal(a, b)

@@ -249,7 +249,8 @@ def _mainline_core(
 
     # 3.6 consensus, validator trust, incentive
     consensus = sk.weighted_median_col_ws(active_stake, wp, wc, wv, n, kappa, ws, chunks)
-    cp, cc, cv, validator_trust, ranks = sk.col_clip_trust_ranks(wp, wc, wv, consensus, active_stake, n, ws, chunks)
+    cp, cc, cv, validator_trust, ranks = sk.col_clip_trust_ranks(wp, wc, wv, consensus, active_stake, n,
+                                                                 ws, chunks)
     if rank_trust:
         trust = sk.vecdiv(ranks, preranks)
     else:
@@ -289,7 +290,8 @@ def _mainline_core(
         sk.inplace_col_normalize(bp, bc, bv, n, chunks)
         dp, dc, dv = sk.row_hadamard_col_normalized(fp, fc, fv, active_stake, n, ws, chunks)
         ep, ec, ev, ema_sum = sk.mat_ema(dp, dc, dv, bp, bc, bv, ema_alpha, ws, chunks)
-        dividends, bonds = sk.classic_dividends_and_bonds(ep, ec, ev, ema_sum, incentive, permits_new, n, ws, chunks)
+        dividends, bonds = sk.classic_dividends_and_bonds(ep, ec, ev, ema_sum, incentive, permits_new, n,
+                                                          ws, chunks)
         sk.inplace_normalize(dividends)
 
     # 3.9 emission
@@ -338,7 +340,8 @@ def _spec103_core(
 
     preranks = sk.matmul(wp, wc, wv, active_stake, n)
     consensus = sk.weighted_median_col_ws(active_stake, wp, wc, wv, n, kappa, ws, chunks)
-    cp, cc, cv, validator_trust, ranks = sk.col_clip_trust_ranks(wp, wc, wv, consensus, active_stake, n, ws, chunks)
+    cp, cc, cv, validator_trust, ranks = sk.col_clip_trust_ranks(wp, wc, wv, consensus, active_stake, n,
+                                                                 ws, chunks)
     trust = sk.vecdiv(ranks, preranks)
     sk.inplace_normalize(ranks)
     incentive = ranks
