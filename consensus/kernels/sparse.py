@@ -92,6 +92,15 @@ def recip(b):
 
 
 @njit(cache=True)
+def recips(divisors):
+    """:func:`recip` of each divisor (one per column)."""
+    out = np.empty(len(divisors), dtype=np.float64)
+    for j in range(len(divisors)):
+        out[j] = recip(divisors[j])
+    return out
+
+
+@njit(cache=True)
 def div_by(a, b, rb):
     """`div(a, b)` with ``rb = recip(b)``: one float multiply, then the exact correction of
     :func:`consensus.kernels.fixed.udiv_fast` (see there for why it is exact)."""
@@ -432,10 +441,7 @@ def merge_maxima(parts):
 @njit(cache=True)
 def inplace_col_divide(cols, vals, col_sum, chunks):
     """Pass 2 of `inplace_col_normalize_sparse`: divide by non-zero column sums."""
-    columns = len(col_sum)
-    rsum = np.empty(columns, dtype=np.float64)
-    for j in range(columns):
-        rsum[j] = recip(col_sum[j])
+    rsum = recips(col_sum)
     bounds = entry_chunks(len(cols), chunks)
     if len(bounds) == 2:
         _col_divide_entries(0, len(cols), cols, vals, col_sum, rsum)
@@ -476,9 +482,7 @@ def classic_dividends_and_bonds(indptr, cols, vals, col_sum, incentive, permits_
     """
     rows = len(indptr) - 1
     columns = len(col_sum)  # col_sum = col_sums(cols, vals, columns), from mat_ema
-    rsum = np.empty(columns, dtype=np.float64)
-    for j in range(columns):
-        rsum[j] = recip(col_sum[j])
+    rsum = recips(col_sum)
     normed = take(ws, S_NV, len(vals))
     dividends = np.zeros(rows, dtype=np.int64)
     bounds = row_chunks(indptr, rows, chunks)
@@ -491,9 +495,7 @@ def classic_dividends_and_bonds(indptr, cols, vals, col_sum, incentive, permits_
         _classic_normalize_chunks(bounds, indptr, cols, vals, col_sum, rsum, incentive, normed,
                                   maxima, dividends)
     col_max = merge_maxima(maxima)
-    rmax = np.empty(columns, dtype=np.float64)
-    for j in range(columns):
-        rmax[j] = recip(col_max[j])
+    rmax = recips(col_max)
     out_ptr = np.zeros(n + 1, dtype=np.int64)
     for i in range(n):
         written = i < rows and i < len(permits_new) and permits_new[i]
