@@ -53,7 +53,8 @@ def _normalize_64_to_32(values: list[int]) -> list[int]:
 
 @njit(cache=True)
 def _alpha_stake_proportions(alpha, threshold, owner, owner_exempt):
-    """(ok, stake) of :func:`_stake_mainline` when TaoWeight is 0, in uint64 arithmetic.
+    """(ok, stake) of :func:`_stake_mainline` when TaoWeight is 0 (and of
+    :func:`_stake_spec103`, which has no TaoWeight or threshold), in uint64 arithmetic.
 
     ok is False (use the Python ints) unless every stake and their sum are below 2^63: then
     no I64F64 value saturates or wraps, the threshold compares the alpha itself, and the
@@ -110,7 +111,11 @@ def _stake_mainline(inputs: EpochInputs, owner: int, owner_exempt: bool) -> list
     return _normalize_64_to_32(total)
 
 
-def _stake_spec103(inputs: EpochInputs) -> list[int]:
+def _stake_spec103(inputs: EpochInputs) -> list[int] | np.ndarray:
+    """`normalized_stake` of spec 103: the alpha-only case of the mainline's (§3.2)."""
+    ok, stake = _alpha_stake_proportions(_u64(inputs.stake_alpha), np.uint64(0), -1, False)
+    if ok:
+        return stake
     return _normalize_64_to_32([min(s << 64, _I64F64_MAX) for s in inputs.stake_alpha.tolist()])
 
 
