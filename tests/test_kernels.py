@@ -472,6 +472,30 @@ def test_edge_cases(name, spec):
     assert_same_outputs(expected, run_epoch(inputs, spec, engine="numba"))
 
 
+def _malformed(rows: SparseRows, **change) -> SparseRows:
+    return SparseRows(**{**{f.name: getattr(rows, f.name) for f in fields(rows)}, **change})
+
+
+MALFORMED_ROWS = {
+    "negative_column": lambda r: _malformed(r, cols=np.where(np.arange(len(r.cols)) == 3, -1, r.cols)),
+    "pointer_past_pairs": lambda r: _malformed(r, indptr=np.append(r.indptr[:-1], len(r.cols) + 1)),
+    "pointers_decreasing": lambda r: _malformed(r, indptr=np.asarray([0, 5, 2, 10, 15, 20], dtype=np.int64)),
+    "values_shorter": lambda r: _malformed(r, values=r.values[:-1]),
+}
+
+
+@pytest.mark.parametrize("field", ["weights", "bonds"])
+@pytest.mark.parametrize("kind", sorted(MALFORMED_ROWS))
+@pytest.mark.parametrize("spec", [425, 103])
+def test_malformed_sparse_rows_are_refused_not_indexed(field, kind, spec):
+    # the kernels index without sign or bounds checks (kernels.indexing): bad CSR arrays
+    # must be stopped at the entry with a one-line error
+    inputs = _base(5)
+    inputs = inputs.with_changes(**{field: MALFORMED_ROWS[kind](getattr(inputs, field))})
+    with pytest.raises(EpochInputError, match=f"{field} are not well-formed"):
+        run_epoch(inputs, spec, engine="numba")
+
+
 def test_larger_random_epochs_match():
     """n = 48 with mixed density: exercises the O(nnz) median, dense row scans and sorting."""
     rng = np.random.default_rng(7)

@@ -44,7 +44,7 @@ import os
 from pathlib import Path
 
 
-_MODULES = ("fixed.py", "chunks.py", "sparse.py", "epoch.py")
+_MODULES = ("fixed.py", "indexing.py", "chunks.py", "sparse.py", "epoch.py")
 
 
 def _prepare_cache() -> None:

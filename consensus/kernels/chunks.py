@@ -32,6 +32,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from .indexing import ix
+
 PARALLEL_MIN_ENTRIES = 1 << 18
 PARALLEL_MIN_ENTRIES_FAST = 1 << 14
 
@@ -54,7 +56,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 @njit(cache=True, parallel=True)
 def _probe(out):
     for i in prange(len(out)):
-        out[i] = i
+        out[ix(i)] = i
 
 
 def threading_layer() -> str:
@@ -86,17 +88,17 @@ def chunks_for(entries: int) -> int:
 def row_chunks(indptr, rows, chunks):
     """Boundaries ``b`` (``b[0] = 0``, ``b[-1] = rows``) of up to ``chunks`` chunks of rows
     with about equal numbers of entries."""
-    entries = indptr[rows] - indptr[0] if rows > 0 else 0
+    entries = indptr[ix(rows)] - indptr[0] if rows > 0 else 0
     chunks = max(1, min(chunks, rows))
     bounds = np.empty(chunks + 1, dtype=np.int64)
     bounds[0] = 0
-    bounds[chunks] = rows
+    bounds[ix(chunks)] = rows
     i = 0
     for c in range(1, chunks):
         target = indptr[0] + entries * c // chunks
-        while i < rows and indptr[i] < target:
+        while i < rows and indptr[ix(i)] < target:
             i += 1
-        bounds[c] = max(i, bounds[c - 1])
+        bounds[ix(c)] = max(i, bounds[ix(c - 1)])
     return bounds
 
 
@@ -106,7 +108,7 @@ def entry_chunks(entries, chunks):
     chunks = max(1, min(chunks, entries))
     bounds = np.empty(chunks + 1, dtype=np.int64)
     for c in range(chunks + 1):
-        bounds[c] = entries * c // chunks
+        bounds[ix(c)] = entries * c // chunks
     return bounds
 
 
@@ -116,12 +118,12 @@ def compact_rows(bounds, base, ends, out_ptr, out_cols, out_vals):
     row pointers of its rows; returns the total number of pairs (chunk 0 starts at 0)."""
     k = ends[0]
     for c in range(1, len(bounds) - 1):
-        shift = base[c] - k
+        shift = base[ix(c)] - k
         if shift != 0:
-            for q in range(base[c], ends[c]):
-                out_cols[q - shift] = out_cols[q]
-                out_vals[q - shift] = out_vals[q]
-            for i in range(bounds[c], bounds[c + 1]):
-                out_ptr[i + 1] -= shift
-        k += ends[c] - base[c]
+            for q in range(base[ix(c)], ends[ix(c)]):
+                out_cols[ix(q - shift)] = out_cols[ix(q)]
+                out_vals[ix(q - shift)] = out_vals[ix(q)]
+            for i in range(bounds[ix(c)], bounds[ix(c + 1)]):
+                out_ptr[ix(i + 1)] -= shift
+        k += ends[ix(c)] - base[ix(c)]
     return k

@@ -22,11 +22,13 @@ from ..eras.mainline import (
     tao_weight_i64f64,
 )
 from ..eras.spec103 import check_runtime_accepts
+from ..errors import EpochInputError
 from ..fixedpoint import I32F32, I64F64, U16_MAX, U64_MAX, u16_proportion_to_fixed
 from ..model import EpochInputs, EpochOutputs, SparseRows
 from . import sparse as sk
 from .chunks import chunks_for
 from .fixed import to_u16_proportion, udiv_shift32
+from .indexing import ix
 
 _I64_MAX = (1 << 63) - 1
 _I64F64_MAX = I64F64.max_raw
@@ -65,19 +67,19 @@ def _alpha_stake_proportions(alpha, threshold, owner, owner_exempt):
     kept = np.empty(n, dtype=np.uint64)
     total = np.uint64(0)
     for i in range(n):
-        a = alpha[i]
+        a = alpha[ix(i)]
         if a >= limit:
             return False, np.zeros(0, dtype=np.int64)
         if threshold != np.uint64(0) and not (owner_exempt and i == owner) and a < threshold:
             a = np.uint64(0)
-        kept[i] = a
+        kept[ix(i)] = a
         total += a
         if total >= limit:
             return False, np.zeros(0, dtype=np.int64)
     out = np.zeros(n, dtype=np.int64)
     if total != np.uint64(0):
         for i in range(n):
-            out[i] = np.int64(udiv_shift32(kept[i], total)[1])
+            out[ix(i)] = np.int64(udiv_shift32(kept[ix(i)], total)[1])
     return True, out
 
 
@@ -150,18 +152,18 @@ def _bond_rows(n, permits_new, ptr, cols, vals):
     out_ptr = np.zeros(n + 1, dtype=np.int64)
     total = 0
     for i in range(n):
-        if i < len(permits_new) and permits_new[i] and i < len(ptr) - 1:
-            total += ptr[i + 1] - ptr[i]
+        if i < len(permits_new) and permits_new[ix(i)] and i < len(ptr) - 1:
+            total += ptr[ix(i + 1)] - ptr[ix(i)]
     out_cols = np.empty(total, dtype=np.int64)
     out_vals = np.empty(total, dtype=np.int64)
     k = 0
     for i in range(n):
-        if i < len(permits_new) and permits_new[i] and i < len(ptr) - 1:
-            for p in range(ptr[i], ptr[i + 1]):
-                out_cols[k] = cols[p]
-                out_vals[k] = to_u16_proportion(vals[p])
+        if i < len(permits_new) and permits_new[ix(i)] and i < len(ptr) - 1:
+            for p in range(ptr[ix(i)], ptr[ix(i + 1)]):
+                out_cols[ix(k)] = cols[ix(p)]
+                out_vals[ix(k)] = to_u16_proportion(vals[ix(p)])
                 k += 1
-        out_ptr[i + 1] = k
+        out_ptr[ix(i + 1)] = k
     return out_ptr, out_cols, out_vals
 
 
@@ -177,26 +179,26 @@ def _written_bond_rows(n, permits_new, permits, ptr, cols, vals, s_ptr, s_cols, 
     s_rows = len(s_ptr) - 1
     total = len(cols)
     for i in range(min(n, s_rows)):
-        total += s_ptr[i + 1] - s_ptr[i]
+        total += s_ptr[ix(i + 1)] - s_ptr[ix(i)]
     out_cols = np.empty(total, dtype=np.int64)
     out_vals = np.empty(total, dtype=np.int64)
     k = 0
     for i in range(n):
-        if i < len(permits_new) and permits_new[i]:
-            present[i] = True
-            for p in range(ptr[i], ptr[i + 1]):
-                out_cols[k] = cols[p]
-                out_vals[k] = vals[p]
+        if i < len(permits_new) and permits_new[ix(i)]:
+            present[ix(i)] = True
+            for p in range(ptr[ix(i)], ptr[ix(i + 1)]):
+                out_cols[ix(k)] = cols[ix(p)]
+                out_vals[ix(k)] = vals[ix(p)]
                 k += 1
-        elif i < len(permits) and permits[i]:
-            present[i] = True
-        elif i < s_rows and s_present[i]:
-            present[i] = True
-            for p in range(s_ptr[i], s_ptr[i + 1]):
-                out_cols[k] = s_cols[p]
-                out_vals[k] = s_raw[p]
+        elif i < len(permits) and permits[ix(i)]:
+            present[ix(i)] = True
+        elif i < s_rows and s_present[ix(i)]:
+            present[ix(i)] = True
+            for p in range(s_ptr[ix(i)], s_ptr[ix(i + 1)]):
+                out_cols[ix(k)] = s_cols[ix(p)]
+                out_vals[ix(k)] = s_raw[ix(p)]
                 k += 1
-        out_ptr[i + 1] = k
+        out_ptr[ix(i + 1)] = k
     return out_ptr, out_cols[:k], out_vals[:k], present
 
 
@@ -205,7 +207,7 @@ def _emission_split(incentive, dividends, stake, active_stake):
     m = min(len(incentive), len(dividends))
     combined = np.empty(m, dtype=np.int64)
     for i in range(m):
-        combined[i] = sk.sat_add(incentive[i], dividends[i])
+        combined[ix(i)] = sk.sat_add(incentive[ix(i)], dividends[ix(i)])
     emission_sum = sk.plain_sum(combined)
     server = incentive.copy()
     validator = dividends.copy()
@@ -232,11 +234,11 @@ def _mainline_core(
     # 3.3 permits (owner forced when exempt)
     permits = permits.copy()
     if owner_exempt and 0 <= owner < len(permits):
-        permits[owner] = True
+        permits[ix(owner)] = True
     forbids = ~permits
     permits_new = sk.is_topk(stake, max_validators, True)
     if owner_exempt and 0 <= owner < len(permits_new):
-        permits_new[owner] = True
+        permits_new[ix(owner)] = True
 
     # 3.4 active stake
     active_stake = stake.copy()
@@ -393,8 +395,24 @@ def _workspace():
     return ws
 
 
-def _rows_arrays(rows: SparseRows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return _i64(rows.indptr), _i64(rows.cols), _i64(rows.values)
+def _rows_arrays(rows: SparseRows, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The CSR arrays as int64, checked: the kernels index without bounds or sign checks
+    (:mod:`.indexing`), so row pointers outside the pair arrays or a negative column would
+    read or write outside them instead of failing."""
+    indptr, cols, values = _i64(rows.indptr), _i64(rows.cols), _i64(rows.values)
+    if (
+        len(indptr) == 0
+        or len(cols) != len(values)
+        or indptr[0] < 0
+        or indptr[-1] > len(cols)
+        or (len(indptr) > 1 and bool((np.diff(indptr) < 0).any()))
+        or (len(cols) > 0 and int(cols.min()) < 0)
+    ):
+        raise EpochInputError(
+            f"{name} are not well-formed sparse rows (row pointers must be non-decreasing within "
+            f"the {len(cols)} stored pairs, columns non-negative)"
+        )
+    return indptr, cols, values
 
 
 def _chunks(inputs: EpochInputs, chunks: int | None) -> int:
@@ -426,7 +444,8 @@ def epoch_mainline(inputs: EpochInputs, rules: MainlineRules, chunks: int | None
         sigmoid_mode = sk.SIGMOID_U16
         k_steep = I32F32.from_int(hp.alpha_sigmoid_steepness & 0xFFFF)
     out = _mainline_core(
-        n, *_rows_arrays(inputs.weights), *_rows_arrays(inputs.bonds), _bool(inputs.bonds.present),
+        n, *_rows_arrays(inputs.weights, "weights"), *_rows_arrays(inputs.bonds, "bonds"),
+        _bool(inputs.bonds.present),
         stake, inactive, _bool(inputs.validator_permit), _u64(last_update), bar, commit,
         use_commit, owner, rules.owner_exempt,
         I32F32.safe_div(I32F32.from_int(hp.kappa), I32F32.from_int(U16_MAX)),
@@ -467,7 +486,8 @@ def epoch_spec103(inputs: EpochInputs, chunks: int | None = None) -> EpochOutput
     cutoff = hp.activity_cutoff if hp.activity_cutoff is not None else 5000
     permits = _bool(inputs.validator_permit)
     out = _spec103_core(
-        n, *_rows_arrays(inputs.weights), *_rows_arrays(inputs.bonds), _bool(inputs.bonds.present),
+        n, *_rows_arrays(inputs.weights, "weights"), *_rows_arrays(inputs.bonds, "bonds"),
+        _bool(inputs.bonds.present),
         _i64(_stake_spec103(inputs)),
         _inactive(inputs.last_update, cutoff, inputs.current_block), permits,
         _u64(inputs.last_update), _u64(inputs.block_at_registration),

@@ -41,6 +41,7 @@ from .fixed import (
     udiv_fast_ok,
     umul128,
 )
+from .indexing import ix
 
 _I64 = np.int64
 _F2_32 = float(1 << 32)
@@ -96,7 +97,7 @@ def recips(divisors):
     """:func:`recip` of each divisor (one per column)."""
     out = np.empty(len(divisors), dtype=np.float64)
     for j in range(len(divisors)):
-        out[j] = recip(divisors[j])
+        out[ix(j)] = recip(divisors[ix(j)])
     return out
 
 
@@ -126,7 +127,7 @@ def inplace_normalize(x):
         return
     rs = recip(s)
     for i in range(len(x)):
-        x[i] = div_by(x[i], s, rs)
+        x[ix(i)] = div_by(x[ix(i)], s, rs)
 
 
 @njit(cache=True)
@@ -135,7 +136,7 @@ def inplace_normalize_using_sum(x, s):
         return
     rs = recip(s)
     for i in range(len(x)):
-        x[i] = div_by(x[i], s, rs)
+        x[ix(i)] = div_by(x[ix(i)], s, rs)
 
 
 @njit(cache=True)
@@ -144,8 +145,8 @@ def inplace_mask_vector(mask, x):
     if len(mask) == 0:
         return
     for i in range(len(x)):
-        if i >= len(mask) or mask[i]:
-            x[i] = 0
+        if i >= len(mask) or mask[ix(i)]:
+            x[ix(i)] = 0
 
 
 @njit(cache=True)
@@ -154,12 +155,12 @@ def is_topk(x, k, nonzero):
     n = len(x)
     out = np.empty(n, dtype=np.bool_)
     for i in range(n):
-        out[i] = (x[i] != 0) if nonzero else True
+        out[ix(i)] = (x[ix(i)] != 0) if nonzero else True
     if n < k:
         return out
     order = np.argsort(x, kind="mergesort")  # stable
     for t in range(n - k):
-        out[order[t]] = False
+        out[ix(order[ix(t)])] = False
     return out
 
 
@@ -168,8 +169,8 @@ def vecdiv(x, y):
     m = min(len(x), len(y))
     out = np.zeros(m, dtype=np.int64)
     for i in range(m):
-        if y[i] != 0:
-            out[i] = div(x[i], y[i])
+        if y[ix(i)] != 0:
+            out[ix(i)] = div(x[ix(i)], y[ix(i)])
     return out
 
 
@@ -178,9 +179,9 @@ def vec_mul(a, b):
     m = min(len(a), len(b))
     out = np.zeros(m, dtype=np.int64)
     for i in range(m):
-        ok, r = checked_mul(a[i], b[i])
+        ok, r = checked_mul(a[ix(i)], b[ix(i)])
         if ok:
-            out[i] = r
+            out[ix(i)] = r
     return out
 
 
@@ -197,12 +198,12 @@ def vec_max_upscale_to_u16(v):
     threshold = np.int64(32768 << 32)
     for i in range(n):
         if vmax == 0:
-            r = mul(v[i], U16_MAX_FIXED) >> 32
+            r = mul(v[ix(i)], U16_MAX_FIXED) >> 32
         elif vmax > threshold:
-            r = round_to_int(mul(v[i], div(U16_MAX_FIXED, vmax)))
+            r = round_to_int(mul(v[ix(i)], div(U16_MAX_FIXED, vmax)))
         else:
-            r = round_to_int(div(mul(v[i], U16_MAX_FIXED), vmax))
-        out[i] = min(max(r, 0), 0xFFFF)
+            r = round_to_int(div(mul(v[ix(i)], U16_MAX_FIXED), vmax))
+        out[ix(i)] = min(max(r, 0), 0xFFFF)
     return out
 
 
@@ -210,7 +211,7 @@ def vec_max_upscale_to_u16(v):
 def to_u16s(x, n):
     out = np.empty(min(n, len(x)), dtype=np.uint16)
     for i in range(len(out)):
-        out[i] = to_u16_proportion(x[i])
+        out[ix(i)] = to_u16_proportion(x[ix(i)])
     return out
 
 
@@ -219,13 +220,13 @@ def to_rao(x, rao, n):
     """floor(I96F32(x) * I96F32(rao)) as u64 = clamp(floor(x * rao / 2^32), 0, u64::MAX)."""
     out = np.zeros(min(n, len(x)), dtype=np.uint64)
     for i in range(len(out)):
-        if x[i] <= 0:
+        if x[ix(i)] <= 0:
             continue
-        hi, lo = umul128(np.uint64(x[i]), rao)
+        hi, lo = umul128(np.uint64(x[ix(i)]), rao)
         if hi >> 32 != np.uint64(0):
-            out[i] = np.uint64(0xFFFFFFFFFFFFFFFF)
+            out[ix(i)] = np.uint64(0xFFFFFFFFFFFFFFFF)
         else:
-            out[i] = (hi << 32) | (lo >> 32)
+            out[ix(i)] = (hi << 32) | (lo >> 32)
     return out
 
 
@@ -261,7 +262,7 @@ def masked_weights(n, indptr, cols, raw, value_kind, filter_cols, permits, owner
     """
     n_rows = len(indptr) - 1
     rows = min(n, n_rows)
-    cap = indptr[rows] - indptr[0] if rows > 0 else 0
+    cap = indptr[ix(rows)] - indptr[0] if rows > 0 else 0
     out_ptr = np.zeros(n + 1, dtype=np.int64)
     out_cols = take(ws, S_WC, cap)
     out_vals = take(ws, S_WV, cap)
@@ -276,7 +277,7 @@ def masked_weights(n, indptr, cols, raw, value_kind, filter_cols, permits, owner
         _masked_weight_chunks(bounds, base, ends, *args)
         k = compact_rows(bounds, base, ends, out_ptr, out_cols, out_vals)
     for i in range(rows, n):
-        out_ptr[i + 1] = k
+        out_ptr[ix(i + 1)] = k
     return out_ptr, out_cols[:k], out_vals[:k]
 
 
@@ -286,38 +287,38 @@ def _masked_weight_rows(lo, hi, k, n, indptr, cols, raw, value_kind, filter_cols
     zero = np.uint64(0)
     for i in range(lo, hi):
         start = k
-        if i < len(permits) and permits[i]:
-            lu = last_update[i] if i < len(last_update) else zero
-            cb = commit[i] if i < len(commit) else zero
+        if i < len(permits) and permits[ix(i)]:
+            lu = last_update[ix(i)] if i < len(last_update) else zero
+            cb = commit[ix(i)] if i < len(commit) else zero
             s = _I64(0)
-            for p in range(indptr[i], indptr[i + 1]):
-                j = cols[p]
+            for p in range(indptr[ix(i)], indptr[ix(i + 1)]):
+                j = cols[ix(p)]
                 if filter_cols and j >= n:
                     continue
                 if j == i and i != owner:
                     continue
-                reg = bar[j] if j < len(bar) else zero
+                reg = bar[ix(j)] if j < len(bar) else zero
                 if lu <= reg:
                     continue
                 if use_commit and cb < reg:
                     continue
-                v = _stored_value(raw[p], value_kind)
-                out_cols[k] = j
-                out_vals[k] = v
+                v = _stored_value(raw[ix(p)], value_kind)
+                out_cols[ix(k)] = j
+                out_vals[ix(k)] = v
                 s += v  # plain sum, wraps
                 k += 1
             if s > 0:
                 rs = recip(s)
                 for q in range(start, k):
-                    out_vals[q] = div_by(out_vals[q], s, rs)
-        out_ptr[i + 1] = k
+                    out_vals[ix(q)] = div_by(out_vals[ix(q)], s, rs)
+        out_ptr[ix(i + 1)] = k
     return k
 
 
 @njit(cache=True, parallel=True)
 def _masked_weight_chunks(bounds, base, ends, *args):
     for c in prange(len(bounds) - 1):
-        ends[c] = _masked_weight_rows(bounds[c], bounds[c + 1], base[c], *args)
+        ends[ix(c)] = _masked_weight_rows(bounds[ix(c)], bounds[ix(c + 1)], base[ix(c)], *args)
 
 
 @njit(cache=True)
@@ -331,7 +332,7 @@ def masked_bonds(n, indptr, cols, raw, value_kind, per_row, last_update, use_sca
     """
     n_rows = len(indptr) - 1
     rows = min(n, n_rows)
-    cap = indptr[rows] - indptr[0] if rows > 0 else 0
+    cap = indptr[ix(rows)] - indptr[0] if rows > 0 else 0
     out_ptr = np.zeros(n + 1, dtype=np.int64)
     out_cols = take(ws, S_BC, cap)
     out_vals = take(ws, S_BV, cap)
@@ -346,7 +347,7 @@ def masked_bonds(n, indptr, cols, raw, value_kind, per_row, last_update, use_sca
         _masked_bond_chunks(bounds, base, ends, *args)
         k = compact_rows(bounds, base, ends, out_ptr, out_cols, out_vals)
     for i in range(rows, n):
-        out_ptr[i + 1] = k
+        out_ptr[ix(i + 1)] = k
     return out_ptr, out_cols[:k], out_vals[:k]
 
 
@@ -357,24 +358,24 @@ def _masked_bond_rows(lo, hi, k, indptr, cols, raw, value_kind, per_row, last_up
     for i in range(lo, hi):
         lu = scalar
         if per_row:
-            lu = last_update[i] if i < len(last_update) else zero
-        for p in range(indptr[i], indptr[i + 1]):
-            j = cols[p]
+            lu = last_update[ix(i)] if i < len(last_update) else zero
+        for p in range(indptr[ix(i)], indptr[ix(i + 1)]):
+            j = cols[ix(p)]
             if per_row or use_scalar:
-                reg = bar[j] if j < len(bar) else zero
+                reg = bar[ix(j)] if j < len(bar) else zero
                 if lu <= reg:
                     continue
-            out_cols[k] = j
-            out_vals[k] = _stored_value(raw[p], value_kind)
+            out_cols[ix(k)] = j
+            out_vals[ix(k)] = _stored_value(raw[ix(p)], value_kind)
             k += 1
-        out_ptr[i + 1] = k
+        out_ptr[ix(i + 1)] = k
     return k
 
 
 @njit(cache=True, parallel=True)
 def _masked_bond_chunks(bounds, base, ends, *args):
     for c in prange(len(bounds) - 1):
-        ends[c] = _masked_bond_rows(bounds[c], bounds[c + 1], base[c], *args)
+        ends[ix(c)] = _masked_bond_rows(bounds[ix(c)], bounds[ix(c + 1)], base[ix(c)], *args)
 
 
 # -- row and column operations ---------------------------------------------------------
@@ -405,18 +406,18 @@ def _col_sum_entries(lo, hi, cols, vals, col_sum):
     columns = len(col_sum)
     negative = False
     for p in range(lo, hi):
-        j = cols[p]
-        v = vals[p]
+        j = cols[ix(p)]
+        v = vals[ix(p)]
         negative |= v < 0
         if j < columns:
-            col_sum[j] = sat_add(col_sum[j], v)
+            col_sum[ix(j)] = sat_add(col_sum[ix(j)], v)
     return negative
 
 
 @njit(cache=True, parallel=True)
 def _col_sum_chunks(bounds, cols, vals, parts, negatives):
     for c in prange(len(bounds) - 1):
-        negatives[c] = _col_sum_entries(bounds[c], bounds[c + 1], cols, vals, parts[c])
+        negatives[ix(c)] = _col_sum_entries(bounds[ix(c)], bounds[ix(c + 1)], cols, vals, parts[ix(c)])
 
 
 @njit(cache=True)
@@ -425,7 +426,7 @@ def merge_sums(parts):
     out = parts[0].copy()
     for c in range(1, parts.shape[0]):
         for j in range(parts.shape[1]):
-            out[j] = sat_add(out[j], parts[c, j])
+            out[ix(j)] = sat_add(out[ix(j)], parts[c, j])
     return out
 
 
@@ -434,7 +435,7 @@ def merge_maxima(parts):
     out = parts[0].copy()
     for c in range(1, parts.shape[0]):
         for j in range(parts.shape[1]):
-            out[j] = max(out[j], parts[c, j])
+            out[ix(j)] = max(out[ix(j)], parts[c, j])
     return out
 
 
@@ -453,15 +454,15 @@ def inplace_col_divide(cols, vals, col_sum, chunks):
 def _col_divide_entries(lo, hi, cols, vals, col_sum, rsum):
     columns = len(col_sum)
     for p in range(lo, hi):
-        j = cols[p]
-        if j < columns and col_sum[j] != 0:
-            vals[p] = div_by(vals[p], col_sum[j], rsum[j])
+        j = cols[ix(p)]
+        if j < columns and col_sum[ix(j)] != 0:
+            vals[ix(p)] = div_by(vals[ix(p)], col_sum[ix(j)], rsum[ix(j)])
 
 
 @njit(cache=True, parallel=True)
 def _col_divide_chunks(bounds, cols, vals, col_sum, rsum):
     for c in prange(len(bounds) - 1):
-        _col_divide_entries(bounds[c], bounds[c + 1], cols, vals, col_sum, rsum)
+        _col_divide_entries(bounds[ix(c)], bounds[ix(c + 1)], cols, vals, col_sum, rsum)
 
 
 @njit(cache=True)
@@ -498,17 +499,17 @@ def classic_dividends_and_bonds(indptr, cols, vals, col_sum, incentive, permits_
     rmax = recips(col_max)
     out_ptr = np.zeros(n + 1, dtype=np.int64)
     for i in range(n):
-        written = i < rows and i < len(permits_new) and permits_new[i]
-        out_ptr[i + 1] = out_ptr[i] + (indptr[i + 1] - indptr[i] if written else 0)
-    out_cols = np.empty(out_ptr[n], dtype=np.int64)
-    out_vals = np.empty(out_ptr[n], dtype=np.int64)
+        written = i < rows and i < len(permits_new) and permits_new[ix(i)]
+        out_ptr[ix(i + 1)] = out_ptr[ix(i)] + (indptr[ix(i + 1)] - indptr[ix(i)] if written else 0)
+    out_cols = np.empty(out_ptr[ix(n)], dtype=np.int64)
+    out_vals = np.empty(out_ptr[ix(n)], dtype=np.int64)
     last = min(n, rows)
     if chunks == 1:
         _classic_bond_rows(0, last, indptr, cols, normed, col_max, rmax, out_ptr, out_cols, out_vals)
     else:
-        bounds[chunks] = last
+        bounds[ix(chunks)] = last
         for c in range(chunks):
-            bounds[c] = min(bounds[c], last)
+            bounds[ix(c)] = min(bounds[ix(c)], last)
         _classic_bond_chunks(bounds, indptr, cols, normed, col_max, rmax, out_ptr, out_cols, out_vals)
     return dividends, (out_ptr, out_cols, out_vals)
 
@@ -519,48 +520,48 @@ def _classic_normalize_rows(lo, hi, indptr, cols, vals, col_sum, rsum, incentive
     columns = len(col_sum)
     for i in range(lo, hi):
         acc = _I64(0)
-        for p in range(indptr[i], indptr[i + 1]):
-            j = cols[p]
-            v = vals[p]
+        for p in range(indptr[ix(i)], indptr[ix(i + 1)]):
+            j = cols[ix(p)]
+            v = vals[ix(p)]
             if j < columns:
-                if col_sum[j] != 0:
-                    v = div_by(v, col_sum[j], rsum[j])
-                col_max[j] = max(col_max[j], v)
-            normed[p] = v
-            x = incentive[j] if j < len(incentive) else _I64(0)
+                if col_sum[ix(j)] != 0:
+                    v = div_by(v, col_sum[ix(j)], rsum[ix(j)])
+                col_max[ix(j)] = max(col_max[ix(j)], v)
+            normed[ix(p)] = v
+            x = incentive[ix(j)] if j < len(incentive) else _I64(0)
             acc = sat_add(acc, mul(x, v))
-        dividends[i] = acc
+        dividends[ix(i)] = acc
 
 
 @njit(cache=True, parallel=True)
 def _classic_normalize_chunks(bounds, indptr, cols, vals, col_sum, rsum, incentive, normed, maxima,
                               dividends):
     for c in prange(len(bounds) - 1):
-        _classic_normalize_rows(bounds[c], bounds[c + 1], indptr, cols, vals, col_sum, rsum,
-                                incentive, normed, maxima[c], dividends)
+        _classic_normalize_rows(bounds[ix(c)], bounds[ix(c + 1)], indptr, cols, vals, col_sum, rsum,
+                                incentive, normed, maxima[ix(c)], dividends)
 
 
 @njit(cache=True)
 def _classic_bond_rows(lo, hi, indptr, cols, normed, col_max, rmax, out_ptr, out_cols, out_vals):
     columns = len(col_max)
     for i in range(lo, hi):
-        k = out_ptr[i]
-        if out_ptr[i + 1] == k:
+        k = out_ptr[ix(i)]
+        if out_ptr[ix(i + 1)] == k:
             continue
-        for p in range(indptr[i], indptr[i + 1]):
-            j = cols[p]
-            v = normed[p]
-            if j < columns and col_max[j] != 0:
-                v = div_by(v, col_max[j], rmax[j])
-            out_cols[k] = j
-            out_vals[k] = to_u16_proportion(v)
+        for p in range(indptr[ix(i)], indptr[ix(i + 1)]):
+            j = cols[ix(p)]
+            v = normed[ix(p)]
+            if j < columns and col_max[ix(j)] != 0:
+                v = div_by(v, col_max[ix(j)], rmax[ix(j)])
+            out_cols[ix(k)] = j
+            out_vals[ix(k)] = to_u16_proportion(v)
             k += 1
 
 
 @njit(cache=True, parallel=True)
 def _classic_bond_chunks(bounds, indptr, cols, normed, col_max, rmax, out_ptr, out_cols, out_vals):
     for c in prange(len(bounds) - 1):
-        _classic_bond_rows(bounds[c], bounds[c + 1], indptr, cols, normed, col_max, rmax, out_ptr,
+        _classic_bond_rows(bounds[ix(c)], bounds[ix(c + 1)], indptr, cols, normed, col_max, rmax, out_ptr,
                            out_cols, out_vals)
 
 
@@ -572,7 +573,7 @@ def row_hadamard_col_normalized(indptr, cols, vals, vector, columns, ws, chunks)
     Workspace slots S_DC / S_DV."""
     n = len(indptr) - 1
     rows = min(n, len(vector))
-    end = indptr[rows]
+    end = indptr[ix(rows)]
     out_ptr = np.zeros(rows + 1, dtype=np.int64)
     out_ptr[:] = indptr[: rows + 1] - indptr[0]
     out_cols = take(ws, S_DC, end - indptr[0])
@@ -600,22 +601,22 @@ def _row_hadamard_rows(lo, hi, indptr, cols, vals, vector, out_vals, col_sum):
     columns = len(col_sum)
     negative = False
     for i in range(lo, hi):
-        s = vector[i]
-        for p in range(indptr[i], indptr[i + 1]):
-            v = mul(vals[p], s)
-            out_vals[p - indptr[0]] = v
+        s = vector[ix(i)]
+        for p in range(indptr[ix(i)], indptr[ix(i + 1)]):
+            v = mul(vals[ix(p)], s)
+            out_vals[ix(p - indptr[0])] = v
             negative |= v < 0
-            j = cols[p]
+            j = cols[ix(p)]
             if j < columns:
-                col_sum[j] = sat_add(col_sum[j], v)
+                col_sum[ix(j)] = sat_add(col_sum[ix(j)], v)
     return negative
 
 
 @njit(cache=True, parallel=True)
 def _row_hadamard_chunks(bounds, indptr, cols, vals, vector, out_vals, sums, negatives):
     for c in prange(len(bounds) - 1):
-        negatives[c] = _row_hadamard_rows(bounds[c], bounds[c + 1], indptr, cols, vals, vector,
-                                          out_vals, sums[c])
+        negatives[ix(c)] = _row_hadamard_rows(bounds[ix(c)], bounds[ix(c + 1)], indptr, cols, vals, vector,
+                                          out_vals, sums[ix(c)])
 
 
 @njit(cache=True)
@@ -623,11 +624,11 @@ def matmul(indptr, cols, vals, vector, columns):
     """`matmul_sparse`: r_j = Σ_i vector_i · m_ij, saturating, rows in order."""
     out = np.zeros(columns, dtype=np.int64)
     for i in range(len(indptr) - 1):
-        s = vector[i] if i < len(vector) else _I64(0)
-        for p in range(indptr[i], indptr[i + 1]):
-            j = cols[p]
+        s = vector[ix(i)] if i < len(vector) else _I64(0)
+        for p in range(indptr[ix(i)], indptr[ix(i + 1)]):
+            j = cols[ix(p)]
             if j < columns:
-                out[j] = sat_add(out[j], mul(s, vals[p]))
+                out[ix(j)] = sat_add(out[ix(j)], mul(s, vals[ix(p)]))
     return out
 
 
@@ -638,11 +639,11 @@ def matmul_transpose(indptr, cols, vals, vector):
     out = np.zeros(n, dtype=np.int64)
     for i in range(n):
         acc = _I64(0)
-        for p in range(indptr[i], indptr[i + 1]):
-            j = cols[p]
-            x = vector[j] if j < len(vector) else _I64(0)
-            acc = sat_add(acc, mul(x, vals[p]))
-        out[i] = acc
+        for p in range(indptr[ix(i)], indptr[ix(i + 1)]):
+            j = cols[ix(p)]
+            x = vector[ix(j)] if j < len(vector) else _I64(0)
+            acc = sat_add(acc, mul(x, vals[ix(p)]))
+        out[ix(i)] = acc
     return out
 
 
@@ -656,11 +657,11 @@ def mat_vec_mul_row_sum(indptr, cols, vals, vector):
     out = np.zeros(n, dtype=np.int64)
     for i in range(n):
         acc = _I64(0)
-        for p in range(indptr[i], indptr[i + 1]):
-            j = cols[p]
+        for p in range(indptr[ix(i)], indptr[ix(i + 1)]):
+            j = cols[ix(p)]
             if j < len(vector):
-                acc += mul(vals[p], vector[j])
-        out[i] = acc
+                acc += mul(vals[ix(p)], vector[ix(j)])
+        out[ix(i)] = acc
     return out
 
 
@@ -694,11 +695,11 @@ def col_clip_trust_ranks(indptr, cols, vals, threshold, stake, columns, ws, chun
         return out_ptr, out_cols[:k], out_vals[:k], trust, merge_sums(parts)
     ranks = np.zeros(columns, dtype=np.int64)
     for i in range(n):  # the runtime's order; dropped entries added 0
-        s = stake[i] if i < len(stake) else _I64(0)
-        for p in range(out_ptr[i], out_ptr[i + 1]):
-            j = out_cols[p]
+        s = stake[ix(i)] if i < len(stake) else _I64(0)
+        for p in range(out_ptr[ix(i)], out_ptr[ix(i + 1)]):
+            j = out_cols[ix(p)]
             if j < columns:
-                ranks[j] = sat_add(ranks[j], mul(s, out_vals[p]))
+                ranks[ix(j)] = sat_add(ranks[ix(j)], mul(s, out_vals[ix(p)]))
     return out_ptr, out_cols[:k], out_vals[:k], trust, ranks
 
 
@@ -708,42 +709,42 @@ def _clip_rows(lo, hi, k, ranks, indptr, cols, vals, threshold, stake, out_ptr, 
     columns = len(ranks)
     negative = False
     for i in range(lo, hi):
-        s = stake[i] if i < len(stake) else _I64(0)
+        s = stake[ix(i)] if i < len(stake) else _I64(0)
         acc = _I64(0)
-        for p in range(indptr[i], indptr[i + 1]):
+        for p in range(indptr[ix(i)], indptr[ix(i + 1)]):
             # branch-free (the clip decision is data-dependent): a dropped entry is written
             # past the end of the row and adds 0
-            j = cols[p]
-            v = vals[p]
-            th = threshold[j] if j < len(threshold) else _I64(0)
+            j = cols[ix(p)]
+            v = vals[ix(p)]
+            th = threshold[ix(j)] if j < len(threshold) else _I64(0)
             keep = not (th < v and th <= 0)
             v = min(v, th) if keep else _I64(0)
-            out_cols[k] = j
-            out_vals[k] = v
+            out_cols[ix(k)] = j
+            out_vals[ix(k)] = v
             k += 1 if keep else 0
             acc += v
             if j < columns:
                 r = mul(s, v)
                 negative |= r < 0
-                ranks[j] = sat_add(ranks[j], r)
-        trust[i] = acc
-        out_ptr[i + 1] = k
+                ranks[ix(j)] = sat_add(ranks[ix(j)], r)
+        trust[ix(i)] = acc
+        out_ptr[ix(i + 1)] = k
     return k, negative
 
 
 @njit(cache=True, parallel=True)
 def _clip_chunks(bounds, base, ends, negatives, parts, *args):
     for c in prange(len(bounds) - 1):
-        k, negative = _clip_rows(bounds[c], bounds[c + 1], base[c], parts[c], *args)
-        ends[c] = k
-        negatives[c] = negative
+        k, negative = _clip_rows(bounds[ix(c)], bounds[ix(c + 1)], base[ix(c)], parts[ix(c)], *args)
+        ends[ix(c)] = k
+        negatives[ix(c)] = negative
 
 
 # -- ascending walk over the touched columns of a row --------------------------------------
 
 @njit(cache=True)
 def _set_bit(bits, j):
-    bits[j >> 6] |= np.uint64(1) << np.uint64(j & 63)
+    bits[ix(j >> 6)] |= np.uint64(1) << np.uint64(j & 63)
 
 
 @njit(cache=True)
@@ -755,12 +756,12 @@ def _drain_bits(bits, touched):
     the m columns (or a scan of all columns)."""
     m = 0
     for w in range(len(bits)):
-        x = bits[w]
+        x = bits[ix(w)]
         if x != np.uint64(0):
-            bits[w] = np.uint64(0)
+            bits[ix(w)] = np.uint64(0)
             base = w << 6
             while x != np.uint64(0):
-                touched[m] = base + np.int64(trailing_zeros(x))
+                touched[ix(m)] = base + np.int64(trailing_zeros(x))
                 m += 1
                 x &= x - np.uint64(1)
     return m
@@ -781,10 +782,11 @@ def interpolate(p1, c1, v1, p2, c2, v2, columns, ratio, ws, chunks):
     n = len(p1) - 1
     cap = np.zeros(n + 1, dtype=np.int64)  # per-row output bounds, as offsets
     for i in range(n):
-        cap[i + 1] = cap[i] + min(columns, (p1[i + 1] - p1[i]) + (p2[i + 1] - p2[i]))
+        stored = (p1[ix(i + 1)] - p1[ix(i)]) + (p2[ix(i + 1)] - p2[ix(i)])
+        cap[ix(i + 1)] = cap[ix(i)] + min(columns, stored)
     out_ptr = np.zeros(n + 1, dtype=np.int64)
-    out_cols = take(ws, S_IC, cap[n])
-    out_vals = take(ws, S_IV, cap[n])
+    out_cols = take(ws, S_IC, cap[ix(n)])
+    out_vals = take(ws, S_IV, cap[ix(n)])
     bounds = row_chunks(cap, n, chunks)
     args = (p1, c1, v1, p2, c2, v2, columns, ratio, out_ptr, out_cols, out_vals)
     if len(bounds) == 2:
@@ -805,40 +807,40 @@ def _interpolate_rows(lo, hi, k, p1, c1, v1, p2, c2, v2, columns, ratio, out_ptr
     touched = np.empty(columns, dtype=np.int64)
     bits = np.zeros((columns + 63) >> 6, dtype=np.uint64)
     for i in range(lo, hi):
-        for p in range(p1[i], p1[i + 1]):
-            j = c1[p]
+        for p in range(p1[ix(i)], p1[ix(i + 1)]):
+            j = c1[ix(p)]
             if j < columns:
-                if stamp[j] != i:
-                    stamp[j] = i
-                    d1[j] = 0
-                    d2[j] = 0
+                if stamp[ix(j)] != i:
+                    stamp[ix(j)] = i
+                    d1[ix(j)] = 0
+                    d2[ix(j)] = 0
                     _set_bit(bits, j)
-                d1[j] = v1[p]  # later duplicates overwrite
-        for p in range(p2[i], p2[i + 1]):
-            j = c2[p]
+                d1[ix(j)] = v1[ix(p)]  # later duplicates overwrite
+        for p in range(p2[ix(i)], p2[ix(i + 1)]):
+            j = c2[ix(p)]
             if j < columns:
-                if stamp[j] != i:
-                    stamp[j] = i
-                    d1[j] = 0
-                    d2[j] = 0
+                if stamp[ix(j)] != i:
+                    stamp[ix(j)] = i
+                    d1[ix(j)] = 0
+                    d2[ix(j)] = 0
                     _set_bit(bits, j)
-                d2[j] = v2[p]
+                d2[ix(j)] = v2[ix(p)]
         m = _drain_bits(bits, touched)
         for t in range(m):
-            j = touched[t]
-            x = sat_add(d1[j], mul(ratio, sat_sub(d2[j], d1[j])))
+            j = touched[ix(t)]
+            x = sat_add(d1[ix(j)], mul(ratio, sat_sub(d2[ix(j)], d1[ix(j)])))
             if x > 0:
-                out_cols[k] = j
-                out_vals[k] = x
+                out_cols[ix(k)] = j
+                out_vals[ix(k)] = x
                 k += 1
-        out_ptr[i + 1] = k
+        out_ptr[ix(i + 1)] = k
     return k
 
 
 @njit(cache=True, parallel=True)
 def _interpolate_chunks(bounds, base, ends, *args):
     for c in prange(len(bounds) - 1):
-        ends[c] = _interpolate_rows(bounds[c], bounds[c + 1], base[c], *args)
+        ends[ix(c)] = _interpolate_rows(bounds[ix(c)], bounds[ix(c + 1)], base[ix(c)], *args)
 
 
 @njit(cache=True)
@@ -854,13 +856,13 @@ def mat_ema(pn, cn, vn, po, co, vo, alpha, ws, chunks):
     width = max(n, 0)
     cap = np.zeros(width + 1, dtype=np.int64)  # per-row output bounds, as offsets
     for i in range(n):
-        c = pn[i + 1] - pn[i]
+        c = pn[ix(i + 1)] - pn[ix(i)]
         if i < n_old:
-            c += po[i + 1] - po[i]
-        cap[i + 1] = cap[i] + min(n, c)
+            c += po[ix(i + 1)] - po[ix(i)]
+        cap[ix(i + 1)] = cap[ix(i)] + min(n, c)
     out_ptr = np.zeros(n + 1, dtype=np.int64)
-    out_cols = take(ws, S_EC, cap[width])
-    out_vals = take(ws, S_EV, cap[width])
+    out_cols = take(ws, S_EC, cap[ix(width)])
+    out_vals = take(ws, S_EV, cap[ix(width)])
     bounds = row_chunks(cap, width, chunks)
     chunks = len(bounds) - 1
     sums = np.zeros((chunks, width), dtype=np.int64)
@@ -884,45 +886,45 @@ def _mat_ema_rows(lo, hi, k, col_sum, pn, cn, vn, po, co, vo, alpha, out_ptr, ou
     stamp = np.full(n, -1, dtype=np.int64)
     bits = np.zeros((n + 63) >> 6, dtype=np.uint64)
     for i in range(lo, hi):
-        for p in range(pn[i], pn[i + 1]):
-            j = cn[p]
+        for p in range(pn[ix(i)], pn[ix(i + 1)]):
+            j = cn[ix(p)]
             if j < n:
-                if stamp[j] != i:
-                    stamp[j] = i
-                    acc[j] = 0
+                if stamp[ix(j)] != i:
+                    stamp[ix(j)] = i
+                    acc[ix(j)] = 0
                     _set_bit(bits, j)
-                acc[j] = sat_add(acc[j], mul(alpha, vn[p]))
+                acc[ix(j)] = sat_add(acc[ix(j)], mul(alpha, vn[ix(p)]))
         if i < n_old:
-            for p in range(po[i], po[i + 1]):
-                j = co[p]
+            for p in range(po[ix(i)], po[ix(i + 1)]):
+                j = co[ix(p)]
                 if j < n:
-                    if stamp[j] != i:
-                        stamp[j] = i
-                        acc[j] = 0
+                    if stamp[ix(j)] != i:
+                        stamp[ix(j)] = i
+                        acc[ix(j)] = 0
                         _set_bit(bits, j)
-                    acc[j] = sat_add(acc[j], mul(one_minus, vo[p]))
+                    acc[ix(j)] = sat_add(acc[ix(j)], mul(one_minus, vo[ix(p)]))
         for w in range(len(bits)):  # the touched columns ascending (see _drain_bits)
-            x = bits[w]
+            x = bits[ix(w)]
             if x != np.uint64(0):
-                bits[w] = np.uint64(0)
+                bits[ix(w)] = np.uint64(0)
                 base = w << 6
                 while x != np.uint64(0):
                     j = base + np.int64(trailing_zeros(x))
                     x &= x - np.uint64(1)
-                    a = acc[j]
+                    a = acc[ix(j)]
                     if a > 0:
-                        out_cols[k] = j
-                        out_vals[k] = a
-                        col_sum[j] = sat_add(col_sum[j], a)
+                        out_cols[ix(k)] = j
+                        out_vals[ix(k)] = a
+                        col_sum[ix(j)] = sat_add(col_sum[ix(j)], a)
                         k += 1
-        out_ptr[i + 1] = k
+        out_ptr[ix(i + 1)] = k
     return k
 
 
 @njit(cache=True, parallel=True)
 def _mat_ema_chunks(bounds, base, ends, sums, *args):
     for c in prange(len(bounds) - 1):
-        ends[c] = _mat_ema_rows(bounds[c], bounds[c + 1], base[c], sums[c], *args)
+        ends[ix(c)] = _mat_ema_rows(bounds[ix(c)], bounds[ix(c + 1)], base[ix(c)], sums[ix(c)], *args)
 
 
 # -- liquid alpha and the per-entry EMA (Yuma3) ----------------------------------------
@@ -970,13 +972,13 @@ def _merge_walk(indptr, cols, vals, i, width, val_at, stamp, tag):
     Sets ``val_at[c]`` / ``stamp[c] = tag`` for the taken entries.
     """
     reach = 0
-    for p in range(indptr[i], indptr[i + 1]):
-        c = cols[p]
+    for p in range(indptr[ix(i)], indptr[ix(i + 1)]):
+        c = cols[ix(p)]
         if c >= width:
             break
         if c >= reach:
-            val_at[c] = vals[p]
-            stamp[c] = tag
+            val_at[ix(c)] = vals[ix(p)]
+            stamp[ix(c)] = tag
             reach = c + 1
 
 
@@ -1024,39 +1026,39 @@ def _ema_liquid_rows(first, last, kk, pn, cn, vn, po, co, vo, consensus, lo, hi,
     for i in range(first, last):
         _merge_walk(pn, cn, vn, i, width, w_at, w_stamp, i)
         _merge_walk(po, co, vo, i, width, b_at, b_stamp, i)
-        for p in range(po[i], po[i + 1]):
-            j = co[p]
+        for p in range(po[ix(i)], po[ix(i + 1)]):
+            j = co[ix(p)]
             if j < width:
-                if a_stamp[j] != i:
-                    w = w_at[j] if w_stamp[j] == i else _I64(0)
-                    b = b_at[j] if b_stamp[j] == i else _I64(0)
-                    a_at[j] = alpha_sigmoid(consensus[j], w, b, lo, hi, mode, k, clamped, cache)
-                    a_stamp[j] = i
-                decayed[j] = mul(sat_sub(ONE, a_at[j]), vo[p])
-                d_stamp[j] = i
-        for p in range(pn[i], pn[i + 1]):
-            j = cn[p]
+                if a_stamp[ix(j)] != i:
+                    w = w_at[ix(j)] if w_stamp[ix(j)] == i else _I64(0)
+                    b = b_at[ix(j)] if b_stamp[ix(j)] == i else _I64(0)
+                    a_at[ix(j)] = alpha_sigmoid(consensus[ix(j)], w, b, lo, hi, mode, k, clamped, cache)
+                    a_stamp[ix(j)] = i
+                decayed[ix(j)] = mul(sat_sub(ONE, a_at[ix(j)]), vo[ix(p)])
+                d_stamp[ix(j)] = i
+        for p in range(pn[ix(i)], pn[ix(i + 1)]):
+            j = cn[ix(p)]
             if j < width:
-                if a_stamp[j] != i:  # alpha_ij depends on (i, j) only: computed once per row
-                    w = w_at[j] if w_stamp[j] == i else _I64(0)
-                    b = b_at[j] if b_stamp[j] == i else _I64(0)
-                    a_at[j] = alpha_sigmoid(consensus[j], w, b, lo, hi, mode, k, clamped, cache)
-                    a_stamp[j] = i
-                inc = max(mul(a_at[j], vn[p]), _I64(0))
-                dec = decayed[j] if d_stamp[j] == i else _I64(0)
+                if a_stamp[ix(j)] != i:  # alpha_ij depends on (i, j) only: computed once per row
+                    w = w_at[ix(j)] if w_stamp[ix(j)] == i else _I64(0)
+                    b = b_at[ix(j)] if b_stamp[ix(j)] == i else _I64(0)
+                    a_at[ix(j)] = alpha_sigmoid(consensus[ix(j)], w, b, lo, hi, mode, k, clamped, cache)
+                    a_stamp[ix(j)] = i
+                inc = max(mul(a_at[ix(j)], vn[ix(p)]), _I64(0))
+                dec = decayed[ix(j)] if d_stamp[ix(j)] == i else _I64(0)
                 val = min(sat_add(dec, inc), ONE)
                 if val > 0:
-                    out_cols[kk] = j
-                    out_vals[kk] = val
+                    out_cols[ix(kk)] = j
+                    out_vals[ix(kk)] = val
                     kk += 1
-        out_ptr[i + 1] = kk
+        out_ptr[ix(i + 1)] = kk
     return kk
 
 
 @njit(cache=True, parallel=True)
 def _ema_liquid_chunks(bounds, base, ends, *args):
     for c in prange(len(bounds) - 1):
-        ends[c] = _ema_liquid_rows(bounds[c], bounds[c + 1], base[c], *args)
+        ends[ix(c)] = _ema_liquid_rows(bounds[ix(c)], bounds[ix(c + 1)], base[ix(c)], *args)
 
 
 # -- weighted median -------------------------------------------------------------------
@@ -1066,31 +1068,31 @@ def weighted_median_exact(stake, score, cur, lower, upper, minority, lo, hi):
     """`weighted_median` step for step on partition 0..len-1 (buffers are scratch)."""
     n = len(score)
     for t in range(n):
-        cur[t] = t
+        cur[ix(t)] = t
     limit = n
     iterations = 0
     while True:
         if n == 0:
             return _I64(0)
         if n == 1:
-            return score[cur[0]]
-        pivot = score[cur[n // 2]]
+            return score[ix(cur[0])]
+        pivot = score[ix(cur[ix(n // 2)])]
         lo_stake = _I64(0)
         hi_stake = _I64(0)
         nl = 0
         nu = 0
         for t in range(n):
-            idx = cur[t]
-            s = score[idx]
+            idx = cur[ix(t)]
+            s = score[ix(idx)]
             if s == pivot:
                 continue
             if s < pivot:
-                lo_stake = sat_add(lo_stake, stake[idx])
-                lower[nl] = idx
+                lo_stake = sat_add(lo_stake, stake[ix(idx)])
+                lower[ix(nl)] = idx
                 nl += 1
             else:
-                hi_stake = sat_add(hi_stake, stake[idx])
-                upper[nu] = idx
+                hi_stake = sat_add(hi_stake, stake[ix(idx)])
+                upper[ix(nu)] = idx
                 nu += 1
         if minority < sat_add(lo, lo_stake) and nl > 0:
             hi = sat_add(lo, lo_stake)
@@ -1129,18 +1131,18 @@ def _quantile_select(src, src_w, minority, below, buf1, buf2, w1, w2):
     while True:
         if m == 1:
             return src[0] >> _KEY_BITS
-        pivot = src[m // 2]
-        pivot_w = src_w[m // 2]
+        pivot = src[ix(m // 2)]
+        pivot_w = src_w[ix(m // 2)]
         nl = 0
         nu = 0
         lo_stake = _I64(0)
         for t in range(m):
-            x = src[t]
-            w = src_w[t]
-            buf1[nl] = x
-            buf2[nu] = x
-            w1[nl] = w
-            w2[nu] = w
+            x = src[ix(t)]
+            w = src_w[ix(t)]
+            buf1[ix(nl)] = x
+            buf2[ix(nu)] = x
+            w1[ix(nl)] = w
+            w2[ix(nu)] = w
             is_below = x < pivot
             lo_stake += w if is_below else _I64(0)
             nl += 1 if is_below else 0
@@ -1186,13 +1188,13 @@ def weighted_median_col_ws(stake, indptr, cols, vals, columns, majority, ws, chu
     kpos = np.full(len(stake), -1, dtype=np.int64)
     K = 0
     for i in range(len(stake)):
-        if stake[i] > 0:
-            kpos[i] = K
+        if stake[ix(i)] > 0:
+            kpos[ix(i)] = K
             K += 1
     use_stake = np.empty(K, dtype=np.int64)
     for i in range(len(stake)):
-        if kpos[i] >= 0:
-            use_stake[kpos[i]] = stake[i]
+        if kpos[ix(i)] >= 0:
+            use_stake[ix(kpos[ix(i)])] = stake[ix(i)]
     inplace_normalize(use_stake)
     stake_sum = plain_sum(use_stake)
     minority = sat_sub(stake_sum, majority)
@@ -1203,7 +1205,7 @@ def weighted_median_col_ws(stake, indptr, cols, vals, columns, majority, ws, chu
     safe = True
     total = _I64(0)
     for k in range(K):
-        s = use_stake[k]
+        s = use_stake[ix(k)]
         if s < 0 or total + s >= _LIM61:
             safe = False
             break
@@ -1227,40 +1229,41 @@ def weighted_median_col_ws(stake, indptr, cols, vals, columns, majority, ws, chu
     distinct = np.zeros(columns, dtype=np.int64)
     present = np.zeros(columns, dtype=np.int64)  # exact when safe (sum of stakes < 2^61)
     for ch in range(nch):
-        safe = safe and safe_in[ch]
+        safe = safe and safe_in[ix(ch)]
         for c in range(columns):
-            start[c + 1] += counts[ch, c]
-            distinct[c] += distinct_in[ch, c]
-            present[c] += present_in[ch, c]
+            start[ix(c + 1)] += counts[ch, c]
+            distinct[ix(c)] += distinct_in[ch, c]
+            present[ix(c)] += present_in[ch, c]
     for c in range(columns):
-        start[c + 1] += start[c]
+        start[ix(c + 1)] += start[ix(c)]
 
     if not safe:
-        ck = take(ws, S_DC, start[columns])
-        cv = take(ws, S_DV, start[columns])
+        ck = take(ws, S_DC, start[ix(columns)])
+        cv = take(ws, S_DV, start[ix(columns)])
         fill = start[:columns].copy()
         for i in range(rows):
-            k = kpos[i]
+            k = kpos[ix(i)]
             if k >= 0:
-                for p in range(indptr[i], indptr[i + 1]):
-                    c = cols[p]
+                for p in range(indptr[ix(i)], indptr[ix(i + 1)]):
+                    c = cols[ix(p)]
                     if c < columns:
-                        f = fill[c]
-                        if f > start[c] and ck[f - 1] == k:
-                            cv[f - 1] = vals[p]
+                        f = fill[ix(c)]
+                        if f > start[ix(c)] and ck[ix(f - 1)] == k:
+                            cv[ix(f - 1)] = vals[ix(p)]
                         else:
-                            ck[f] = k
-                            cv[f] = vals[p]
-                            fill[c] = f + 1
+                            ck[ix(f)] = k
+                            cv[ix(f)] = vals[ix(p)]
+                            fill[ix(c)] = f + 1
         score = np.zeros(K, dtype=np.int64)
         cur = np.empty(K, dtype=np.int64)
         lower = np.empty(K, dtype=np.int64)
         upper = np.empty(K, dtype=np.int64)
         for c in range(columns):
             score[:] = 0
-            for f in range(start[c], fill[c]):
-                score[ck[f]] = cv[f]
-            out[c] = weighted_median_exact(use_stake, score, cur, lower, upper, minority, _I64(0), stake_sum)
+            for f in range(start[ix(c)], fill[ix(c)]):
+                score[ix(ck[ix(f)])] = cv[ix(f)]
+            out[ix(c)] = weighted_median_exact(use_stake, score, cur, lower, upper, minority, _I64(0),
+                                               stake_sum)
         return out
 
     # a column is decided without its entries when its quantile is 0: rows without an entry
@@ -1270,16 +1273,16 @@ def weighted_median_col_ws(stake, indptr, cols, vals, columns, majority, ws, chu
     # after the keys of the chunks before it.
     lstart = np.zeros(columns + 1, dtype=np.int64)
     for c in range(columns):
-        m = distinct[c]
-        live = m > 0 and not (m < K and total - present[c] > minority)
-        lstart[c + 1] = lstart[c] + (m if live else 0)
-    if lstart[columns] == 0:
+        m = distinct[ix(c)]
+        live = m > 0 and not (m < K and total - present[ix(c)] > minority)
+        lstart[ix(c + 1)] = lstart[ix(c)] + (m if live else 0)
+    if lstart[ix(columns)] == 0:
         return out
-    keys = take(ws, S_DC, lstart[columns])
-    key_w = take(ws, S_DV, lstart[columns])
+    keys = take(ws, S_DC, lstart[ix(columns)])
+    key_w = take(ws, S_DV, lstart[ix(columns)])
     fill = np.empty((nch, columns), dtype=np.int64)
     for c in range(columns):
-        f = lstart[c]
+        f = lstart[ix(c)]
         for ch in range(nch):
             fill[ch, c] = f
             f += distinct_in[ch, c]
@@ -1302,20 +1305,20 @@ def _median_count_rows(lo, hi, kpos, use_stake, indptr, cols, vals, counts, dist
     safe = True
     last_k = np.full(columns, -1, dtype=np.int64)
     for i in range(lo, hi):
-        k = kpos[i]
+        k = kpos[ix(i)]
         if k >= 0:
-            w = use_stake[k]
-            for p in range(indptr[i], indptr[i + 1]):
-                c = cols[p]
+            w = use_stake[ix(k)]
+            for p in range(indptr[ix(i)], indptr[ix(i + 1)]):
+                c = cols[ix(p)]
                 if c < columns:
-                    v = vals[p]
+                    v = vals[ix(p)]
                     if v < 0 or v >= _VALUE_LIMIT:
                         safe = False
-                    counts[c] += 1
-                    if last_k[c] != k:
-                        last_k[c] = k
-                        distinct[c] += 1
-                        present[c] += w
+                    counts[ix(c)] += 1
+                    if last_k[ix(c)] != k:
+                        last_k[ix(c)] = k
+                        distinct[ix(c)] += 1
+                        present[ix(c)] += w
     return safe
 
 
@@ -1323,8 +1326,8 @@ def _median_count_rows(lo, hi, kpos, use_stake, indptr, cols, vals, counts, dist
 def _median_count_chunks(bounds, kpos, use_stake, indptr, cols, vals, counts, distinct, present,
                          safe):
     for ch in prange(len(bounds) - 1):
-        safe[ch] = _median_count_rows(bounds[ch], bounds[ch + 1], kpos, use_stake, indptr, cols,
-                                      vals, counts[ch], distinct[ch], present[ch])
+        safe[ix(ch)] = _median_count_rows(bounds[ix(ch)], bounds[ix(ch + 1)], kpos, use_stake, indptr, cols,
+                                      vals, counts[ix(ch)], distinct[ix(ch)], present[ix(ch)])
 
 
 @njit(cache=True)
@@ -1333,28 +1336,28 @@ def _median_gather_rows(lo, hi, kpos, use_stake, indptr, cols, vals, lstart, fil
     columns = len(fill)
     last_k = np.full(columns, -1, dtype=np.int64)
     for i in range(lo, hi):
-        k = kpos[i]
+        k = kpos[ix(i)]
         if k >= 0:
-            w = use_stake[k]
-            for p in range(indptr[i], indptr[i + 1]):
-                c = cols[p]
-                if c < columns and lstart[c + 1] != lstart[c]:
-                    key = (vals[p] << _KEY_BITS) | k
-                    f = fill[c]
-                    if last_k[c] == k:
-                        keys[f - 1] = key  # the same column twice in a row: later wins
+            w = use_stake[ix(k)]
+            for p in range(indptr[ix(i)], indptr[ix(i + 1)]):
+                c = cols[ix(p)]
+                if c < columns and lstart[ix(c + 1)] != lstart[ix(c)]:
+                    key = (vals[ix(p)] << _KEY_BITS) | k
+                    f = fill[ix(c)]
+                    if last_k[ix(c)] == k:
+                        keys[ix(f - 1)] = key  # the same column twice in a row: later wins
                     else:
-                        keys[f] = key
-                        key_w[f] = w
-                        fill[c] = f + 1
-                        last_k[c] = k
+                        keys[ix(f)] = key
+                        key_w[ix(f)] = w
+                        fill[ix(c)] = f + 1
+                        last_k[ix(c)] = k
 
 
 @njit(cache=True, parallel=True)
 def _median_gather_chunks(bounds, kpos, use_stake, indptr, cols, vals, lstart, fill, keys, key_w):
     for ch in prange(len(bounds) - 1):
-        _median_gather_rows(bounds[ch], bounds[ch + 1], kpos, use_stake, indptr, cols, vals, lstart,
-                            fill[ch], keys, key_w)
+        _median_gather_rows(bounds[ix(ch)], bounds[ix(ch + 1)], kpos, use_stake, indptr, cols, vals, lstart,
+                            fill[ix(ch)], keys, key_w)
 
 
 @njit(cache=True)
@@ -1364,18 +1367,18 @@ def _median_select_columns(lo, hi, lstart, keys, key_w, minority, total, present
     w1 = np.empty(K, dtype=np.int64)
     w2 = np.empty(K, dtype=np.int64)
     for c in range(lo, hi):
-        a = lstart[c]
-        b = lstart[c + 1]
+        a = lstart[ix(c)]
+        b = lstart[ix(c + 1)]
         if b == a:
             continue  # quantile 0
         m = b - a
-        below = total - present[c]
-        out[c] = _quantile_select(keys[a:b], key_w[a:b], minority, below if m < K else _I64(0),
+        below = total - present[ix(c)]
+        out[ix(c)] = _quantile_select(keys[a:b], key_w[a:b], minority, below if m < K else _I64(0),
                                   buf1, buf2, w1, w2)
 
 
 @njit(cache=True, parallel=True)
 def _median_select_chunks(bounds, lstart, keys, key_w, minority, total, present, K, out):
     for ch in prange(len(bounds) - 1):
-        _median_select_columns(bounds[ch], bounds[ch + 1], lstart, keys, key_w, minority, total,
+        _median_select_columns(bounds[ix(ch)], bounds[ix(ch + 1)], lstart, keys, key_w, minority, total,
                                present, K, out)
