@@ -395,19 +395,28 @@ def _workspace():
     return ws
 
 
+@njit(cache=True)
+def _well_formed(indptr, cols, values):
+    """Row pointers non-decreasing from >= 0 up to <= len(cols) == len(values); columns >= 0."""
+    if len(indptr) == 0 or len(cols) != len(values) or indptr[0] < 0:
+        return False
+    for i in range(1, len(indptr)):
+        if indptr[i] < indptr[i - 1]:
+            return False
+    if indptr[len(indptr) - 1] > len(cols):
+        return False
+    smallest = _I64_MAX
+    for p in range(len(cols)):
+        smallest = min(smallest, cols[p])
+    return smallest >= 0
+
+
 def _rows_arrays(rows: SparseRows, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The CSR arrays as int64, checked: the kernels index without bounds or sign checks
     (:mod:`.indexing`), so row pointers outside the pair arrays or a negative column would
     read or write outside them instead of failing."""
     indptr, cols, values = _i64(rows.indptr), _i64(rows.cols), _i64(rows.values)
-    if (
-        len(indptr) == 0
-        or len(cols) != len(values)
-        or indptr[0] < 0
-        or indptr[-1] > len(cols)
-        or (len(indptr) > 1 and bool((np.diff(indptr) < 0).any()))
-        or (len(cols) > 0 and int(cols.min()) < 0)
-    ):
+    if not _well_formed(indptr, cols, values):
         raise EpochInputError(
             f"{name} are not well-formed sparse rows (row pointers must be non-decreasing within "
             f"the {len(cols)} stored pairs, columns non-negative)"
