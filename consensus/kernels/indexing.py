@@ -7,8 +7,8 @@ in the CSR kernels, whose loops run from ``indptr[i]`` to ``indptr[i + 1]``, LLV
 prove it. An unsigned index skips the test. The kernels therefore index as ``a[ix(p)]``:
 the same element for every ``p >= 0``, which every kernel index is by construction (row
 pointers, positions, UIDs and columns are non-negative; :func:`consensus.kernels.epoch`
-checks the CSR arrays it is given). Measured on the benchmark epoch (n = 256, dense, 2
-threads): 4.9 ms with wraparound, 3.2 ms without.
+checks the CSR arrays it is given). Measured side by side on the benchmark epoch (n = 256,
+dense, 2 threads): 4.9 ms with wraparound, 3.2-3.6 ms without (this VM's run-to-run noise).
 
 A negative index here would read or write outside the array, as an index beyond its end
 already does in numba (no bounds checks): never pass one.
