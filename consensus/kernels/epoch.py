@@ -283,7 +283,9 @@ def _mainline_core(
             norm[:] = ev
             sk.inplace_col_normalize(ep, ec, norm, n, chunks)
         else:
-            ep, ec, ev, ema_sum = sk.mat_ema(fp, fc, fv, bp, bc, bv, ema_alpha, ws, chunks)
+            unscaled = np.zeros(0, dtype=np.int64)
+            ep, ec, ev, ema_sum = sk.mat_ema(fp, fc, fv, bp, bc, bv, ema_alpha, unscaled, unscaled, ws,
+                                             chunks)
             norm = sk.take(ws, sk.S_NV, len(ev))
             norm[:] = ev
             sk.inplace_col_divide(ec, norm, ema_sum, chunks)
@@ -294,9 +296,11 @@ def _mainline_core(
     else:
         bp, bc, bv = sk.masked_bonds(n, b_ptr, b_cols, b_raw, sk.VALUE_INT, False,
                                      last_update, bonds_mask_on, last_tempo, bar, ws, chunks)
-        sk.inplace_col_normalize(bp, bc, bv, n, chunks)
-        dp, dc, dv = sk.row_hadamard_col_normalized(fp, fc, fv, active_stake, n, ws, chunks)
-        ep, ec, ev, ema_sum = sk.mat_ema(dp, dc, dv, bp, bc, bv, ema_alpha, ws, chunks)
+        # both inputs of the EMA column-normalised: the divisions happen inside mat_ema
+        bond_sums = sk.col_sums(bc, bv, n, chunks)
+        dp, dc, dv, delta_sums = sk.row_hadamard_with_col_sums(fp, fc, fv, active_stake, n, ws, chunks)
+        ep, ec, ev, ema_sum = sk.mat_ema(dp, dc, dv, bp, bc, bv, ema_alpha, delta_sums, bond_sums, ws,
+                                         chunks)
         dividends, bonds = sk.classic_dividends_and_bonds(ep, ec, ev, ema_sum, incentive, permits_new, n,
                                                           ws, chunks)
         sk.inplace_normalize(dividends)
@@ -355,9 +359,9 @@ def _spec103_core(
 
     bp, bc, bv = sk.masked_bonds(n, b_ptr, b_cols, b_raw, sk.VALUE_PROPORTION, True,
                                  last_update, False, np.uint64(0), bar, ws, chunks)
-    sk.inplace_col_normalize(bp, bc, bv, n, chunks)
-    dp, dc, dv = sk.row_hadamard_col_normalized(cp, cc, cv, active_stake, n, ws, chunks)
-    ep, ec, ev, ema_sum = sk.mat_ema(dp, dc, dv, bp, bc, bv, ema_alpha, ws, chunks)
+    bond_sums = sk.col_sums(bc, bv, n, chunks)  # normalised inside mat_ema, as in the mainline
+    dp, dc, dv, delta_sums = sk.row_hadamard_with_col_sums(cp, cc, cv, active_stake, n, ws, chunks)
+    ep, ec, ev, ema_sum = sk.mat_ema(dp, dc, dv, bp, bc, bv, ema_alpha, delta_sums, bond_sums, ws, chunks)
     sk.inplace_col_divide(ec, ev, ema_sum, chunks)
     dividends = sk.matmul_transpose(ep, ec, ev, incentive)
     sk.inplace_normalize(dividends)

@@ -55,7 +55,7 @@ S_WC, S_WV = 0, 1  # masked_weights
 S_CC, S_CV = 2, 3  # col_clip_trust_ranks
 S_IC, S_IV = 4, 5  # interpolate
 S_BC, S_BV = 6, 7  # masked_bonds
-S_DC, S_DV = 8, 9  # row_hadamard_col_normalized; weighted_median_col scratch before it
+S_DC, S_DV = 8, 9  # row_hadamard_with_col_sums (values); weighted_median_col scratch before it
 S_EC, S_EV = 10, 11  # mat_ema / mat_ema_alpha_liquid
 # the column-normalised EMA values: written after mat_ema has consumed the row_hadamard
 # values (classic) or in place of them (Yuma3 does not scale by rows), so they share a slot
@@ -585,18 +585,19 @@ def _classic_bond_chunks(bounds, indptr, cols, normed, col_max, rmax, out_ptr, o
 
 
 @njit(cache=True)
-def row_hadamard_col_normalized(indptr, cols, vals, vector, columns, ws, chunks):
+def row_hadamard_with_col_sums(indptr, cols, vals, vector, columns, ws, chunks):
     """`row_hadamard_sparse(m, vector)` (row i scaled by vector[i], rows beyond the vector
-    dropped) then `inplace_col_normalize_sparse(·, columns)`; the column sums are taken while
-    scaling, per row chunk, and summed again in storage order if a scaled value is negative.
-    Workspace slots S_DC / S_DV."""
+    dropped) and the column sums `inplace_col_normalize_sparse(·, columns)` would divide by,
+    taken while scaling, per row chunk, and summed again in storage order if a scaled value is
+    negative. The division itself is left to :func:`mat_ema`, the only reader, which divides
+    as it reads (one pass less). The columns returned are a view of ``cols``. Workspace slot
+    S_DV."""
     n = len(indptr) - 1
     rows = min(n, len(vector))
     end = indptr[ix(rows)]
     out_ptr = np.zeros(rows + 1, dtype=np.int64)
     out_ptr[:] = indptr[: rows + 1] - indptr[0]
-    out_cols = take(ws, S_DC, end - indptr[0])
-    out_cols[:] = cols[indptr[0]:end]
+    out_cols = cols[indptr[0]:end]
     out_vals = take(ws, S_DV, end - indptr[0])
     bounds = row_chunks(indptr, rows, chunks)
     sums = np.zeros((len(bounds) - 1, columns), dtype=np.int64)
@@ -611,8 +612,7 @@ def row_hadamard_col_normalized(indptr, cols, vals, vector, columns, ws, chunks)
             _col_sum_entries(0, len(out_cols), out_cols, out_vals, col_sum)
         else:
             col_sum = merge_sums(sums)
-    inplace_col_divide(out_cols, out_vals, col_sum, chunks)
-    return out_ptr, out_cols, out_vals
+    return out_ptr, out_cols, out_vals, col_sum
 
 
 @njit(cache=True)
@@ -863,10 +863,13 @@ def _interpolate_chunks(bounds, base, ends, *args):
 
 
 @njit(cache=True)
-def mat_ema(pn, cn, vn, po, co, vo, alpha, ws, chunks):
+def mat_ema(pn, cn, vn, po, co, vo, alpha, new_sums, old_sums, ws, chunks):
     """`mat_ema_sparse`: alpha·new + (1−alpha)·old, accumulator of width len(new), > 0 kept.
 
-    Also returns the saturating column sums of the result in storage order (what
+    ``new_sums`` / ``old_sums`` fuse an `inplace_col_normalize_sparse` of either input into
+    the read: an entry in column j < len(sums) with sums[j] != 0 is first divided by sums[j],
+    as that normalisation would have left it (empty: read as stored). Also returns the
+    saturating column sums of the result in storage order (what
     `inplace_col_normalize_sparse` computes next in both Yuma variants); only positive values
     are summed, so per-chunk sums merge exactly. Workspace slots S_EC / S_EV.
     """
@@ -885,7 +888,8 @@ def mat_ema(pn, cn, vn, po, co, vo, alpha, ws, chunks):
     bounds = row_chunks(cap, width, chunks)
     chunks = len(bounds) - 1
     sums = np.zeros((chunks, width), dtype=np.int64)
-    args = (pn, cn, vn, po, co, vo, alpha, out_ptr, out_cols, out_vals)
+    args = (pn, cn, vn, po, co, vo, alpha, new_sums, recips(new_sums), old_sums, recips(old_sums),
+            out_ptr, out_cols, out_vals)
     if chunks == 1:
         k = _mat_ema_rows(0, n, 0, sums[0], *args)
         return out_ptr, out_cols[:k], out_vals[:k], sums[0]
@@ -897,7 +901,8 @@ def mat_ema(pn, cn, vn, po, co, vo, alpha, ws, chunks):
 
 
 @njit(cache=True)
-def _mat_ema_rows(lo, hi, k, col_sum, pn, cn, vn, po, co, vo, alpha, out_ptr, out_cols, out_vals):
+def _mat_ema_rows(lo, hi, k, col_sum, pn, cn, vn, po, co, vo, alpha, new_sums, new_recips, old_sums,
+                  old_recips, out_ptr, out_cols, out_vals):
     one_minus = sat_sub(ONE, alpha)
     n = len(pn) - 1
     n_old = len(po) - 1
@@ -912,7 +917,10 @@ def _mat_ema_rows(lo, hi, k, col_sum, pn, cn, vn, po, co, vo, alpha, out_ptr, ou
                     stamp[ix(j)] = i
                     acc[ix(j)] = 0
                     _set_bit(bits, j)
-                acc[ix(j)] = sat_add(acc[ix(j)], mul(alpha, vn[ix(p)]))
+                v = vn[ix(p)]
+                if j < len(new_sums) and new_sums[ix(j)] != 0:
+                    v = div_by(v, new_sums[ix(j)], new_recips[ix(j)])
+                acc[ix(j)] = sat_add(acc[ix(j)], mul(alpha, v))
         if i < n_old:
             for p in range(po[ix(i)], po[ix(i + 1)]):
                 j = co[ix(p)]
@@ -921,7 +929,10 @@ def _mat_ema_rows(lo, hi, k, col_sum, pn, cn, vn, po, co, vo, alpha, out_ptr, ou
                         stamp[ix(j)] = i
                         acc[ix(j)] = 0
                         _set_bit(bits, j)
-                    acc[ix(j)] = sat_add(acc[ix(j)], mul(one_minus, vo[ix(p)]))
+                    v = vo[ix(p)]
+                    if j < len(old_sums) and old_sums[ix(j)] != 0:
+                        v = div_by(v, old_sums[ix(j)], old_recips[ix(j)])
+                    acc[ix(j)] = sat_add(acc[ix(j)], mul(one_minus, v))
         for w in range(len(bits)):  # the touched columns ascending (see _drain_bits)
             x = bits[ix(w)]
             if x != np.uint64(0):
