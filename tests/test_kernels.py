@@ -77,6 +77,18 @@ def test_fixed_binary_ops_match_reference(a, b):
         assert ks.div_by(a, b, ks.recip(b)) == T.safe_div(a, b)
 
 
+def test_mul_fast_path_boundaries_match_reference():
+    # mul's first test (both raws in [0, 2^32], the second below 2^32) and its edges, every pair
+    near = [ONE + d for d in range(-2, 3)] + [d for d in range(-2, 3)] + [-ONE, (1 << 31), 1 << 33]
+    values = sorted(set(near + EDGES))
+    for a in values:
+        for b in values:
+            assert kf.mul(a, b) == T.sat_mul(a, b), (a, b)
+            ok, r = kf.checked_mul(a, b)
+            ref = T.checked_mul(a, b)
+            assert (ok, r if ok else None) == (ref is not None, ref), (a, b)
+
+
 @settings(max_examples=2000, **SETTINGS)
 @given(i64)
 def test_fixed_unary_ops_match_reference(x):
