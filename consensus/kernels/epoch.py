@@ -137,11 +137,19 @@ def _bool(a) -> np.ndarray:
 
 def _inactive(last_update: list[int] | np.ndarray, cutoff: int, current_block: int) -> np.ndarray:
     """last_update_i +sat cutoff < current_block, on u64."""
-    lu = _u64(last_update)
-    cut = np.uint64(min(cutoff, U64_MAX))
-    room = np.uint64(U64_MAX) - cut
-    summed = np.where(lu > room, np.uint64(U64_MAX), lu + np.where(lu > room, np.uint64(0), cut))
-    return summed < np.uint64(current_block)
+    return _inactive_u64(_u64(last_update), np.uint64(min(cutoff, U64_MAX)),
+                         np.uint64(min(current_block, U64_MAX)))
+
+
+@njit(cache=True)
+def _inactive_u64(last_update, cutoff, current_block):
+    out = np.empty(len(last_update), dtype=np.bool_)
+    room = np.uint64(U64_MAX) - cutoff
+    for i in range(len(last_update)):
+        lu = last_update[ix(i)]
+        summed = np.uint64(U64_MAX) if lu > room else lu + cutoff
+        out[ix(i)] = summed < current_block
+    return out
 
 
 # -- the numba cores -----------------------------------------------------------------------
