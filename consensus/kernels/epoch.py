@@ -135,7 +135,7 @@ def _bool(a) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.bool_)
 
 
-def _inactive(last_update: list[int] | np.ndarray, cutoff: int, current_block: int) -> np.ndarray:
+def _inactive(last_update: np.ndarray, cutoff: int, current_block: int) -> np.ndarray:
     """last_update_i +sat cutoff < current_block, on u64."""
     return _inactive_u64(_u64(last_update), np.uint64(min(cutoff, U64_MAX)),
                          np.uint64(min(current_block, U64_MAX)))
@@ -447,8 +447,8 @@ def epoch_mainline(inputs: EpochInputs, rules: MainlineRules, chunks: int | None
     n = inputs.n
     owner = hp.owner_uid if hp.owner_uid is not None and hp.owner_uid < n else -1
 
-    last_update = inputs.last_update.tolist()
-    last_update += [0] * max(0, n - len(last_update))
+    last_update = np.zeros(max(n, len(inputs.last_update)), dtype=np.uint64)  # missing UIDs: 0
+    last_update[: len(inputs.last_update)] = inputs.last_update
     inactive = _inactive(last_update, activity_cutoff_blocks(inputs, rules), inputs.current_block)
     bar = np.zeros(n, dtype=np.uint64)
     m = min(n, len(inputs.block_at_registration))
@@ -467,7 +467,7 @@ def epoch_mainline(inputs: EpochInputs, rules: MainlineRules, chunks: int | None
     out = _mainline_core(
         n, *_rows_arrays(inputs.weights, "weights"), *_rows_arrays(inputs.bonds, "bonds"),
         _bool(inputs.bonds.present),
-        stake, inactive, _bool(inputs.validator_permit), _u64(last_update), bar, commit,
+        stake, inactive, _bool(inputs.validator_permit), last_update, bar, commit,
         use_commit, owner, rules.owner_exempt,
         I32F32.safe_div(I32F32.from_int(hp.kappa), I32F32.from_int(U16_MAX)),
         I32F32.safe_div(I32F32.from_int(hp.bonds_penalty), I32F32.from_int(U16_MAX)),
@@ -506,12 +506,13 @@ def epoch_spec103(inputs: EpochInputs, chunks: int | None = None) -> EpochOutput
     n = inputs.n
     cutoff = hp.activity_cutoff if hp.activity_cutoff is not None else 5000
     permits = _bool(inputs.validator_permit)
+    last_update = _u64(inputs.last_update)
     out = _spec103_core(
         n, *_rows_arrays(inputs.weights, "weights"), *_rows_arrays(inputs.bonds, "bonds"),
         _bool(inputs.bonds.present),
         _i64(_stake_spec103(inputs)),
-        _inactive(inputs.last_update, cutoff, inputs.current_block), permits,
-        _u64(inputs.last_update), _u64(inputs.block_at_registration),
+        _inactive(last_update, cutoff, inputs.current_block), permits,
+        last_update, _u64(inputs.block_at_registration),
         I32F32.safe_div(I32F32.from_int(hp.kappa), I32F32.from_int(U16_MAX)),
         ema_alpha_constant(hp.bonds_moving_average), hp.max_allowed_validators,
         np.uint64(inputs.rao_emission), _workspace(), _chunks(inputs, chunks),
