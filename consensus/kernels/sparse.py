@@ -55,7 +55,7 @@ S_WC, S_WV = 0, 1  # masked_weights
 S_CC, S_CV = 2, 3  # col_clip_trust_ranks
 S_IC, S_IV = 4, 5  # interpolate
 S_BC, S_BV = 6, 7  # masked_bonds
-S_DC, S_DV = 8, 9  # row_hadamard_with_col_sums (values); weighted_median_col scratch before it
+S_DC, S_DV = 8, 9  # weighted_median_col scratch; then S_DV holds row_hadamard_with_col_sums values
 S_EC, S_EV = 10, 11  # mat_ema / mat_ema_alpha_liquid
 # the column-normalised EMA values: written after mat_ema has consumed the row_hadamard
 # values (classic) or in place of them (Yuma3 does not scale by rows), so they share a slot
