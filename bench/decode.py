@@ -22,9 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 from scalecodec.base import ScaleBytes  # noqa: E402
 
-from chainkit.decode import decode_rows  # noqa: E402
-from chainkit.metadata import load_metadata_file  # noqa: E402
-from chainkit.scale import compact  # noqa: E402
+from taoaudit.chainkit.decode import decode_rows  # noqa: E402
+from taoaudit.chainkit.metadata import load_metadata_file  # noqa: E402
+from taoaudit.chainkit.scale import compact  # noqa: E402
 
 METADATA = ROOT.parent / "shared" / "chain-data" / "bittensor-ws" / "metadata_v14_spec343.hex"
 

@@ -29,8 +29,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from consensus.model import EpochInputs, Hyperparameters, SparseRows  # noqa: E402
-from consensus.registry import run_epoch  # noqa: E402
+from taoaudit.consensus.model import EpochInputs, Hyperparameters, SparseRows  # noqa: E402
+from taoaudit.consensus.registry import run_epoch  # noqa: E402
 
 SPEC = 425
 
@@ -189,7 +189,7 @@ COLD = r"""
 import sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, {root!r})
-from consensus.registry import run_epoch
+from taoaudit.consensus.registry import run_epoch
 sys.path.insert(0, {bench!r})
 from epoch import make_inputs
 inputs = make_inputs(64, 0.5)

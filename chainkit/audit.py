@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from consensus.diff import UidMismatch, diff_chain_outputs
-from consensus.model import EpochInputs, EpochOutputs
-from consensus.registry import run_epoch, variant_for
+from taoaudit.consensus.diff import UidMismatch, diff_chain_outputs
+from taoaudit.consensus.model import EpochInputs, EpochOutputs
+from taoaudit.consensus.registry import run_epoch, variant_for
 
 from .client import Chain
 from .epoch import _epoch_era as epoch_era, find_epoch_block, needs_rao_emission, pending_emission, snapshot_epoch
@@ -80,7 +80,7 @@ def infer_rao_emission(
 ) -> dict[str, Any]:
     """The amounts that reproduce the stored Emission exactly (consensus.emission), at least
     ``floor`` (what was already pending at E−1)."""
-    from consensus.emission import best_rao_emission, rao_emission_bounds
+    from taoaudit.consensus.emission import best_rao_emission, rao_emission_bounds
 
     # Emission_i = floor(x_i · rao / 2^32): with rao = 2^32 the epoch returns the exact
     # I32F32 shares x_i themselves, on whichever engine is fastest.

@@ -101,7 +101,7 @@ def decode_rows(rows: Sequence[bytes | None]) -> tuple[np.ndarray, np.ndarray, n
 
 def sparse_rows(rows: Sequence[bytes | None]):  # -> consensus.model.SparseRows
     """:func:`decode_rows` wrapped in the consensus model's ``SparseRows``."""
-    from consensus.model import SparseRows
+    from taoaudit.consensus.model import SparseRows
 
     indptr, cols, vals, present = decode_rows(rows)
     return SparseRows(indptr, cols, vals, present)

@@ -50,7 +50,7 @@ import numpy as np
 
 from scalecodec.base import ScaleBytes
 
-from consensus.model import U64_MAX, EpochInputs, EpochOutputs, Hyperparameters, SparseRows
+from taoaudit.consensus.model import U64_MAX, EpochInputs, EpochOutputs, Hyperparameters, SparseRows
 
 from .client import Block, Chain
 from .decode import decode_rows, decode_vec_bool, decode_vec_u16, decode_vec_u64

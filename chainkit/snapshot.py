@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from consensus.model import EpochInputs, EpochOutputs, Hyperparameters, SparseRows
+from taoaudit.consensus.model import EpochInputs, EpochOutputs, Hyperparameters, SparseRows
 
 from .files import atomic_write
 from .errors import MalformedSnapshot

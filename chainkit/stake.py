@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from consensus.fixedpoint import U64_MAX, U96F32
+from taoaudit.consensus.fixedpoint import U64_MAX, U96F32
 
 Relations = Sequence[tuple[int, str]]  # (proportion u64, hotkey) as stored
 

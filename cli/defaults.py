@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import fixtures
+from taoaudit import fixtures
 
 FIXTURES = Path(fixtures.__file__).resolve().parent
 RECORDING = FIXTURES / "localnet" / "recording" / "chainkit_spec103.json"

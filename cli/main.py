@@ -47,9 +47,9 @@ def library_errors(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from chainkit.errors import ChainError
-        from consensus.cases import CaseFormatError
-        from consensus.errors import ConsensusError
+        from taoaudit.chainkit.errors import ChainError
+        from taoaudit.consensus.cases import CaseFormatError
+        from taoaudit.consensus.errors import ConsensusError
 
         try:
             return fn(*args, **kwargs)
@@ -107,7 +107,7 @@ class Settings:
 
     def chain(self) -> Any:
         """The data source: --replay, --endpoint / TAOAUDIT_ENDPOINT, else the bundled recording."""
-        from chainkit import Chain
+        from taoaudit.chainkit import Chain
 
         from .defaults import default_recording
 
@@ -137,7 +137,7 @@ class Settings:
     def engine(self, reference: bool) -> str:
         if reference:
             return "reference"
-        from consensus import kernels_available
+        from taoaudit.consensus import kernels_available
 
         return "numba" if kernels_available() else "reference"
 
@@ -173,7 +173,7 @@ def main(ctx: click.Context) -> None:
 @library_errors
 def epoch(ctx: click.Context, case_files: tuple[Path, ...], more_cases: tuple[Path, ...], reference: bool) -> None:
     """Recompute epoch case files and compare them with their expected outputs."""
-    from consensus.cases import load_case, run_case
+    from taoaudit.consensus.cases import load_case, run_case
 
     from .defaults import default_case_path
 
@@ -205,7 +205,7 @@ def epoch(ctx: click.Context, case_files: tuple[Path, ...], more_cases: tuple[Pa
 def verify(ctx: click.Context, netuid: int | None, block: str | None, epoch_block: int | None,
            snapshot: Path | None, reference: bool) -> None:
     """Recompute one epoch and diff every stored output per UID against the chain."""
-    from chainkit import audit as lib
+    from taoaudit.chainkit import audit as lib
 
     s = Settings(ctx)
     engine = s.engine(reference)
@@ -251,7 +251,7 @@ def _block_arg(block: str | None) -> int | str | None:
 def audit(ctx: click.Context, netuids: str, count: int, from_block: int | None, to_block: int | None,
           cache_dir: Path | None, no_cache: bool, reference: bool) -> None:
     """Verify many subnets × epochs, with a progress bar and an on-disk result cache."""
-    from chainkit import audit as lib
+    from taoaudit.chainkit import audit as lib
 
     s = Settings(ctx)
     engine = s.engine(reference)
@@ -294,8 +294,8 @@ def audit(ctx: click.Context, netuids: str, count: int, from_block: int | None, 
 @library_errors
 def explain(ctx: click.Context, netuid: int, uid: int, block: str | None, epoch_block: int | None) -> None:
     """Follow one UID through the epoch, stage by stage, beside what the chain stored."""
-    from chainkit import audit as lib
-    from consensus.explain import check_sums, explain_uid, stored_form
+    from taoaudit.chainkit import audit as lib
+    from taoaudit.consensus.explain import check_sums, explain_uid, stored_form
 
     s = Settings(ctx)
     chain = s.chain()
@@ -329,9 +329,9 @@ def explain(ctx: click.Context, netuid: int, uid: int, block: str | None, epoch_
 @library_errors
 def metagraph(ctx: click.Context, netuid: int, block: str | None, as_csv: bool) -> None:
     """All per-UID fields of a subnet at a block, as integers."""
-    from chainkit.metagraph import snapshot_metagraph
+    from taoaudit.chainkit.metagraph import snapshot_metagraph
 
-    from chainkit.audit import require_subnet
+    from taoaudit.chainkit.audit import require_subnet
 
     s = Settings(ctx)
     chain = s.chain()
@@ -368,9 +368,9 @@ def snapshot() -> None:
 @library_errors
 def snapshot_save(ctx: click.Context, netuid: int, block: str | None, epoch_block: int | None, out: Path) -> None:
     """Save a metagraph snapshot, or with --epoch an epoch snapshot that `verify --snapshot` reads."""
-    from chainkit import audit as lib
-    from chainkit.metagraph import snapshot_metagraph
-    from chainkit.snapshot import save_epoch, save_metagraph
+    from taoaudit.chainkit import audit as lib
+    from taoaudit.chainkit.metagraph import snapshot_metagraph
+    from taoaudit.chainkit.snapshot import save_epoch, save_metagraph
 
     s = Settings(ctx)
     chain = s.chain()
@@ -395,7 +395,7 @@ def snapshot_save(ctx: click.Context, netuid: int, block: str | None, epoch_bloc
 
 
 def _load_any(path: Path) -> tuple[str, Any]:
-    from chainkit.snapshot import load_arrays, load_epoch, load_metagraph
+    from taoaudit.chainkit.snapshot import load_arrays, load_epoch, load_metagraph
 
     _, meta = load_arrays(path)
     if meta.get("kind") == "epoch":
@@ -410,7 +410,7 @@ def _load_any(path: Path) -> tuple[str, Any]:
 @library_errors
 def snapshot_show(ctx: click.Context, path: Path) -> None:
     """Print a snapshot file (hashes verified on load)."""
-    from chainkit.snapshot import epoch_json
+    from taoaudit.chainkit.snapshot import epoch_json
 
     s = Settings(ctx)
     kind, obj = _load_any(path)
@@ -438,8 +438,8 @@ def snapshot_show(ctx: click.Context, path: Path) -> None:
 def snapshot_diff(ctx: click.Context, before: Path | None, after: Path | None, netuid: int | None,
                   block_a: str | None, block_b: str | None) -> None:
     """Per-UID changes between two metagraph snapshots (files, or two blocks of a chain)."""
-    from chainkit import audit as lib
-    from chainkit.metagraph import snapshot_metagraph
+    from taoaudit.chainkit import audit as lib
+    from taoaudit.chainkit.metagraph import snapshot_metagraph
 
     s = Settings(ctx)
     if before is not None and after is not None:
@@ -470,7 +470,7 @@ def snapshot_diff(ctx: click.Context, before: Path | None, after: Path | None, n
 @library_errors
 def snapshot_export(ctx: click.Context, path: Path, out: Path, fmt: str) -> None:
     """Export a snapshot to JSON (any kind) or CSV (metagraph)."""
-    from chainkit.snapshot import export_csv, export_json
+    from taoaudit.chainkit.snapshot import export_csv, export_json
 
     s = Settings(ctx)
     kind, obj = _load_any(path)

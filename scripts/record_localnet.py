@@ -253,9 +253,9 @@ def record_with_chainkit(net: ln.Localnet, runs: list, out_dir: Path, log=print)
     every recorded pair (``metagraph --block``, ``snapshot diff``).
     """
     try:
-        from chainkit import audit as ck_audit
-        from chainkit import metagraph as ck_metagraph
-        from chainkit.client import Chain
+        from taoaudit.chainkit import audit as ck_audit
+        from taoaudit.chainkit import metagraph as ck_metagraph
+        from taoaudit.chainkit.client import Chain
     except ImportError as e:
         log(f"chainkit not importable ({e}); no chainkit recording")
         return None

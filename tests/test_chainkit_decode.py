@@ -9,15 +9,15 @@ from hypothesis import given, settings, strategies as st
 from scalecodec.base import RuntimeConfigurationObject, ScaleBytes
 from scalecodec.type_registry import load_type_registry_preset
 
-from chainkit import errors
-from chainkit.decode import (
+from taoaudit.chainkit import errors
+from taoaudit.chainkit.decode import (
     decode_pairs,
     decode_vec_bool,
     decode_vec_u16,
     decode_vec_u64,
     sparse_rows,
 )
-from chainkit.scale import compact
+from taoaudit.chainkit.scale import compact
 
 RC = RuntimeConfigurationObject()
 RC.update_type_registry(load_type_registry_preset("legacy"))

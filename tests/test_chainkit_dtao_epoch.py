@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
-from chainkit import errors
-from chainkit.client import Block, BlockRef, Chain
-from chainkit.epoch import InexactEpoch, snapshot_epoch
-from chainkit.layout import PALLET, era_for_spec
-from chainkit.metadata import load_metadata_file
-from consensus.eras.mainline import MainlineRules, epoch_mainline, total_stake
-from consensus.model import SparseRows
+from taoaudit.chainkit import errors
+from taoaudit.chainkit.client import Block, BlockRef, Chain
+from taoaudit.chainkit.epoch import InexactEpoch, snapshot_epoch
+from taoaudit.chainkit.layout import PALLET, era_for_spec
+from taoaudit.chainkit.metadata import load_metadata_file
+from taoaudit.consensus.eras.mainline import MainlineRules, epoch_mainline, total_stake
+from taoaudit.consensus.model import SparseRows
 
 CHAIN_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "chain-data"
 META = {

@@ -9,13 +9,13 @@ from typing import Any, Sequence
 import numpy as np
 import pytest
 
-from chainkit import errors
-from chainkit.client import Chain
-from chainkit.epoch import epoch_from_state, last_epoch_block_by_tempo, snapshot_epoch
-from chainkit.layout import ERAS, era_for_spec, supported_ranges
-from chainkit.metadata import load_metadata_file
-from chainkit.scale import compact
-from consensus.cases import oracle103_inputs
+from taoaudit.chainkit import errors
+from taoaudit.chainkit.client import Chain
+from taoaudit.chainkit.epoch import epoch_from_state, last_epoch_block_by_tempo, snapshot_epoch
+from taoaudit.chainkit.layout import ERAS, era_for_spec, supported_ranges
+from taoaudit.chainkit.metadata import load_metadata_file
+from taoaudit.chainkit.scale import compact
+from taoaudit.consensus.cases import oracle103_inputs
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CASES = sorted((SHARED / "oracle-103" / "cases").glob("case-*.json"))

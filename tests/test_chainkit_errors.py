@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from chainkit import errors
-from chainkit.client import Chain
-from chainkit.layout import era_for_spec
-from chainkit.metagraph import snapshot_metagraph
-from chainkit.rpc import NAMED_ENDPOINTS, resolve_endpoint
+from taoaudit.chainkit import errors
+from taoaudit.chainkit.client import Chain
+from taoaudit.chainkit.layout import era_for_spec
+from taoaudit.chainkit.metagraph import snapshot_metagraph
+from taoaudit.chainkit.rpc import NAMED_ENDPOINTS, resolve_endpoint
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 WS_DIR = SHARED / "chain-data" / "bittensor-ws"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from chainkit import errors
-from chainkit.metadata import load_metadata_file, metadata_bytes
+from taoaudit.chainkit import errors
+from taoaudit.chainkit.metadata import load_metadata_file, metadata_bytes
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CHAIN_DATA = SHARED / "chain-data"

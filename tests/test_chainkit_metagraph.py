@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chainkit import errors
-from chainkit.client import Chain
-from chainkit.metagraph import snapshot_metagraph
+from taoaudit.chainkit import errors
+from taoaudit.chainkit.client import Chain
+from taoaudit.chainkit.metagraph import snapshot_metagraph
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CHAIN_DATA = SHARED / "chain-data"

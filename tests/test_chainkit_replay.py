@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from chainkit import errors
-from chainkit.client import Chain
-from chainkit.replay import Recording, RecordingTransport, ReplayTransport, canonical_params
+from taoaudit.chainkit import errors
+from taoaudit.chainkit.client import Chain
+from taoaudit.chainkit.replay import Recording, RecordingTransport, ReplayTransport, canonical_params
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CHAIN_DATA = SHARED / "chain-data"

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chainkit import errors
-from chainkit.metagraph import Metagraph
-from chainkit.snapshot import (
+from taoaudit.chainkit import errors
+from taoaudit.chainkit.metagraph import Metagraph
+from taoaudit.chainkit.snapshot import (
     export_csv,
     export_json,
     load_arrays,
@@ -21,7 +21,7 @@ from chainkit.snapshot import (
     save_epoch,
     save_metagraph,
 )
-from consensus.model import EpochInputs, EpochOutputs, Hyperparameters, SparseRows
+from taoaudit.consensus.model import EpochInputs, EpochOutputs, Hyperparameters, SparseRows
 
 
 def _metagraph(n: int = 64) -> Metagraph:

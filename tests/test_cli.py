@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli.defaults import RECORDING
-from cli.main import main
+from taoaudit.cli.defaults import RECORDING
+from taoaudit.cli.main import main
 
 from .conftest import shared_path
 
@@ -43,12 +43,12 @@ def test_verify_bundled_epochs_exact() -> None:
 
 def _altered_recording(tmp_path: Path) -> tuple[Path, int, int]:
     """Copy the bundled recording with one stored Incentive value of subnet 1 changed at E."""
-    from chainkit import Chain
+    from taoaudit.chainkit import Chain
 
     chain = Chain(str(RECORDING))
     after = chain.at(228)
     key = after.storage_key("SubtensorModule", "Incentive", 1)
-    from chainkit.epoch import snapshot_epoch
+    from taoaudit.chainkit.epoch import snapshot_epoch
 
     original = snapshot_epoch(chain, 1, 228)[1].incentive.tolist()
     uid = max(range(len(original)), key=lambda i: original[i])
@@ -181,7 +181,7 @@ def test_corrupt_snapshot_exits_2(tmp_path) -> None:
 
 def test_unreachable_endpoint_exits_2() -> None:
     port = _free_port()  # nothing listens there
-    p = subprocess.run([sys.executable, "-m", "cli", "verify", "--netuid", "1", "--endpoint", f"ws://127.0.0.1:{port}"],
+    p = subprocess.run([sys.executable, "-m", "taoaudit.cli", "verify", "--netuid", "1", "--endpoint", f"ws://127.0.0.1:{port}"],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2, p.stderr
     assert "Traceback" not in p.stderr and p.stderr.startswith("error: ")

@@ -9,7 +9,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from cli.main import main
+from taoaudit.cli.main import main
 
 from .conftest import shared_path
 
@@ -76,7 +76,7 @@ def test_unsupported_spec_is_a_clear_error(tmp_path) -> None:
 
 
 def test_missing_file_no_traceback() -> None:
-    p = subprocess.run([sys.executable, "-m", "cli", "epoch", "/nonexistent/case.json"],
+    p = subprocess.run([sys.executable, "-m", "taoaudit.cli", "epoch", "/nonexistent/case.json"],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2
     assert "Traceback" not in p.stderr

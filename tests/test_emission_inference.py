@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from chainkit.audit import compare_epoch
-from consensus.cases import load_case
-from consensus.emission import rao_emission_bounds
-from consensus.eras.mainline import MainlineRules, epoch_mainline, to_rao
+from taoaudit.chainkit.audit import compare_epoch
+from taoaudit.consensus.cases import load_case
+from taoaudit.consensus.emission import rao_emission_bounds
+from taoaudit.consensus.eras.mainline import MainlineRules, epoch_mainline, to_rao
 
 from .conftest import shared_files
 

@@ -7,11 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from consensus.cases import load_case
-from consensus.eras.mainline import MainlineRules, alpha_sigmoid, epoch_mainline
-from consensus.errors import UnsupportedSpecError
-from consensus.fixedpoint import I32F32, ONE, u16_proportion_to_fixed
-from consensus.registry import variant_for
+from taoaudit.consensus.cases import load_case
+from taoaudit.consensus.eras.mainline import MainlineRules, alpha_sigmoid, epoch_mainline
+from taoaudit.consensus.errors import UnsupportedSpecError
+from taoaudit.consensus.fixedpoint import I32F32, ONE, u16_proportion_to_fixed
+from taoaudit.consensus.registry import variant_for
 
 from .conftest import shared_path
 

@@ -8,8 +8,8 @@ from fractions import Fraction
 
 from hypothesis import given, settings, strategies as st
 
-from consensus.eras.mainline import ema_alpha_constant, tao_weight_i64f64
-from consensus.fixedpoint import (
+from taoaudit.consensus.eras.mainline import ema_alpha_constant, tao_weight_i64f64
+from taoaudit.consensus.fixedpoint import (
     E_I32F32_RAW,
     I32F32,
     I64F64,

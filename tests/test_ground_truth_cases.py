@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consensus.cases import ORACLE_103_FORMAT, load_case, run_case
+from taoaudit.consensus.cases import ORACLE_103_FORMAT, load_case, run_case
 
 from .conftest import ROOT, SHARED, shared_files
 

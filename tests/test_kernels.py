@@ -18,20 +18,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+import hypothesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-pytest.importorskip("numba")
-
-from consensus import fixedpoint as fp  # noqa: E402
-from consensus.cases import load_case, run_case, snapshot_inputs, snapshot_outputs_json  # noqa: E402
-from consensus.diff import compare_outputs  # noqa: E402
-from consensus.errors import EpochInputError  # noqa: E402
-from consensus.kernels import fixed as kf  # noqa: E402
-from consensus.kernels import sparse as ks  # noqa: E402
-from consensus.model import EpochInputs, EpochOutputs, Hyperparameters, SparseRows  # noqa: E402
-from consensus.registry import run_epoch  # noqa: E402
+from taoaudit.consensus import fixedpoint as fp  # noqa: E402
+from taoaudit.consensus.cases import load_case, run_case, snapshot_inputs, snapshot_outputs_json  # noqa: E402
+from taoaudit.consensus.diff import compare_outputs  # noqa: E402
+from taoaudit.consensus.errors import EpochInputError  # noqa: E402
+from taoaudit.consensus.kernels import fixed as kf  # noqa: E402
+from taoaudit.consensus.kernels import sparse as ks  # noqa: E402
+from taoaudit.consensus.model import EpochInputs, EpochOutputs, Hyperparameters, SparseRows  # noqa: E402
+from taoaudit.consensus.registry import run_epoch  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
@@ -141,7 +139,7 @@ def median_inputs(draw):
 @settings(max_examples=600, **SETTINGS)
 @given(median_inputs())
 def test_weighted_median_matches_reference(args):
-    from consensus import sparse as ref
+    from taoaudit.consensus import sparse as ref
 
     stake, rows, columns, majority = args
     indptr = np.cumsum([0] + [len(r) for r in rows]).astype(np.int64)
@@ -302,8 +300,8 @@ def test_spec103_kernel_equals_reference(inputs):
 # -- the kernels in parallel chunks ----------------------------------------------------
 
 def _chunked(inputs: EpochInputs, spec: int, chunks: int) -> EpochOutputs:
-    from consensus.kernels.epoch import run_epoch as kernel_epoch
-    from consensus.registry import variant_for
+    from taoaudit.consensus.kernels.epoch import run_epoch as kernel_epoch
+    from taoaudit.consensus.registry import variant_for
 
     return kernel_epoch(inputs, variant_for(spec).name, spec, chunks=chunks)
 
@@ -357,7 +355,7 @@ def test_clip_ranks_in_chunks_keep_the_runtime_order(data, chunks):
 def test_large_epochs_run_in_parallel_chunks():
     import numba
 
-    from consensus.kernels import chunks
+    from taoaudit.consensus.kernels import chunks
 
     threads = numba.get_num_threads()
     assert chunks.chunks_for(chunks.PARALLEL_MIN_ENTRIES_FAST - 1) == 1
@@ -367,7 +365,7 @@ def test_large_epochs_run_in_parallel_chunks():
 
 
 def _child_epoch(inputs: EpochInputs, queue) -> None:
-    from consensus.kernels.chunks import chunks_for
+    from taoaudit.consensus.kernels.chunks import chunks_for
 
     queue.put((run_epoch(inputs, 425, engine="numba").emission.tobytes(), chunks_for(1 << 30)))
 
@@ -380,7 +378,7 @@ def test_parallel_epochs_survive_fork():
 
     import numba
 
-    from consensus.kernels.chunks import PARALLEL_MIN_ENTRIES, chunks_for
+    from taoaudit.consensus.kernels.chunks import PARALLEL_MIN_ENTRIES, chunks_for
 
     if "fork" not in mp.get_all_start_methods():
         pytest.skip("no fork start method on this platform")
@@ -411,7 +409,7 @@ def test_parallel_epochs_survive_fork():
 
 DIRECT_KERNEL_CALL = """
 import numpy as np
-from consensus.kernels import sparse as ks
+from taoaudit.consensus.kernels import sparse as ks
 p, c, v = ks.masked_weights(
     2, np.array([0, 1, 2]), np.array([1, 0]), np.array([5, 7]), ks.VALUE_INT, True,
     np.ones(2, np.bool_), -1, np.full(2, 9, np.uint64), np.zeros(2, np.uint64),
@@ -543,7 +541,7 @@ def _shared(sub: str) -> list[Path]:
 def chunking(request, monkeypatch):
     """The shared cases are small enough to run serially; also run them in forced chunks."""
     if request.param != "default":
-        import consensus.kernels.epoch as kernel_epoch
+        import taoaudit.consensus.kernels.epoch as kernel_epoch
 
         monkeypatch.setattr(kernel_epoch, "chunks_for", lambda entries: 3)
     return request.param

@@ -24,6 +24,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import localnet as ln  # noqa: E402
 import make_oracle_cases as moc  # noqa: E402
 
+from taoaudit.chainkit import client, errors, metagraph  # noqa: E402
+from taoaudit.consensus import cases as case_files  # noqa: E402
+
 CASES_DIR = ROOT / "fixtures" / "localnet" / "oracle103"
 REC_DIR = ROOT / "fixtures" / "localnet" / "recording"
 CASE_FILES = sorted(CASES_DIR.glob("case-*.json"))
@@ -84,9 +87,7 @@ def test_case_matches_scenario(path):
 
 def test_cases_agree_with_spec103_model():
     """Held-out runtime cases: the project's spec-103 epoch must reproduce them exactly."""
-    cases_mod = pytest.importorskip("consensus.cases")
-    if not hasattr(cases_mod, "run_case"):
-        pytest.skip("consensus.cases.run_case is not available")
+    cases_mod = case_files
     bad = []
     for p in CASE_FILES:
         r = cases_mod.run_case(cases_mod.load_case(p))
@@ -180,9 +181,7 @@ def test_replay_refuses_unrecorded_requests():
 
 
 def test_recorded_epochs_agree_with_spec103_model():
-    cases_mod = pytest.importorskip("consensus.cases")
-    if not hasattr(cases_mod, "parse_case"):
-        pytest.skip("consensus.cases.parse_case is not available")
+    cases_mod = case_files
     for e in _epochs()["epochs"]:
         r = cases_mod.run_case(cases_mod.parse_case(e["case"]))
         assert r.matches, (e["netuid"], e["epoch_block"], r.mismatches[:2])
@@ -255,11 +254,7 @@ def test_end_to_end_one_epoch_reproduces_a_committed_case(tmp_path):
 def test_chainkit_replays_its_recorded_metagraphs():
     """chainkit's own reads of the recorded blocks, replayed: its metagraph = the runtime's state."""
     path = REC_DIR / "chainkit_spec103.json"
-    if not path.is_file():
-        pytest.skip("no chainkit recording (record_localnet.py --no-chainkit was used)")
-    client = pytest.importorskip("chainkit.client")
-    metagraph = pytest.importorskip("chainkit.metagraph")
-    errors = pytest.importorskip("chainkit.errors")
+    assert path.is_file(), "the committed chainkit recording is missing"
     chain = client.Chain(str(path), metadata_dirs=[str(REC_DIR)])
     try:
         for e in _epochs()["epochs"]:
@@ -268,7 +263,7 @@ def test_chainkit_replays_its_recorded_metagraphs():
                 before = metagraph.snapshot_metagraph(chain, e["netuid"], e["epoch_block"] - 1)
                 after = metagraph.snapshot_metagraph(chain, e["netuid"], e["epoch_block"])
             except errors.MissingRecordingEntry as x:
-                pytest.skip(f"chainkit now reads differently from when it was recorded ({x}); "
+                pytest.fail(f"chainkit now reads differently from when it was recorded ({x}); "
                             "re-record: python scripts/record_localnet.py --out fixtures/localnet/recording")
             assert before.n == after.n == c["n"]
             assert list(before.hotkey) == c["inputs"]["Keys"]

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from consensus.cases import load_case, snapshot_inputs
-from consensus.fixedpoint import U64F64
-from consensus.mechanisms import epoch_with_mechanisms, mechanism_weight, split_emissions, weighted_acc
-from consensus.registry import run_epoch
+from taoaudit.consensus.cases import load_case, snapshot_inputs
+from taoaudit.consensus.fixedpoint import U64F64
+from taoaudit.consensus.mechanisms import epoch_with_mechanisms, mechanism_weight, split_emissions, weighted_acc
+from taoaudit.consensus.registry import run_epoch
 
 from .conftest import shared_files, shared_path
 

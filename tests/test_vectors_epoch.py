@@ -28,11 +28,11 @@ from typing import Any
 
 import pytest
 
-from consensus import sparse as sp
-from consensus.cases import snapshot_inputs, snapshot_outputs_json
-from consensus.eras.dense import epoch_dense
-from consensus.eras.mainline import MainlineRules, epoch_mainline
-from consensus.fixedpoint import u16_proportion_to_fixed
+from taoaudit.consensus import sparse as sp
+from taoaudit.consensus.cases import snapshot_inputs, snapshot_outputs_json
+from taoaudit.consensus.eras.dense import epoch_dense
+from taoaudit.consensus.eras.mainline import MainlineRules, epoch_mainline
+from taoaudit.consensus.fixedpoint import u16_proportion_to_fixed
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 EPOCH_DIR = SHARED / "vectors" / "epoch"

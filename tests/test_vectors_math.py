@@ -23,10 +23,10 @@ from typing import Any, Callable
 
 import pytest
 
-from consensus import dense as dn
-from consensus import sparse as sp
-from consensus.eras.mainline import ema_alpha_constant
-from consensus.fixedpoint import (
+from taoaudit.consensus import dense as dn
+from taoaudit.consensus import sparse as sp
+from taoaudit.consensus.eras.mainline import ema_alpha_constant
+from taoaudit.consensus.fixedpoint import (
     I32F32,
     I64F64,
     exp_safe,
