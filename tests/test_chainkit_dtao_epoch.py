@@ -32,7 +32,7 @@ META = {
     343: CHAIN_DATA / "bittensor-ws" / "metadata_v15_spec343_option.hex",
     393: CHAIN_DATA / "asi-ws-spec393" / "metadata_v15_spec393_option.hex",
 }
-pytestmark = pytest.mark.skipif(not CHAIN_DATA.is_dir(), reason="../shared/chain-data is absent")
+pytestmark = pytest.mark.ground_truth("chain-data")
 U64 = (1 << 64) - 1
 
 

@@ -20,7 +20,7 @@ from taoaudit.consensus.cases import oracle103_inputs
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CASES = sorted((SHARED / "oracle-103" / "cases").glob("case-*.json"))
 CHAIN_DATA = SHARED / "chain-data"
-needs_shared = pytest.mark.skipif(not CASES, reason="../shared/oracle-103 is absent")
+needs_shared = pytest.mark.ground_truth("oracle-103")
 
 
 def _enc_u64(v: list[int]) -> bytes:
@@ -162,7 +162,7 @@ def test_mechanism_index_from_spec_320() -> None:
     assert not era_for_spec(424).owner_change_in_drain and era_for_spec(425).owner_change_in_drain
 
 
-@pytest.mark.skipif(not CHAIN_DATA.is_dir(), reason="../shared/chain-data is absent")
+@pytest.mark.ground_truth("chain-data")
 def test_layout_items_exist_in_the_recorded_runtimes() -> None:
     for rel in ("bittensor-ws-history/metadata_v15_spec320_option.hex", "bittensor-ws/metadata_v15_spec343_option.hex"):
         rt = load_metadata_file(CHAIN_DATA / rel)
@@ -175,7 +175,7 @@ def test_layout_items_exist_in_the_recorded_runtimes() -> None:
         era_for_spec(224, rt224)
 
 
-@pytest.mark.skipif(not CHAIN_DATA.is_dir(), reason="../shared/chain-data is absent")
+@pytest.mark.ground_truth("chain-data")
 def test_epoch_snapshot_of_a_dtao_era_without_rao_emission_is_refused_clearly() -> None:
     # The recording's runtime (spec 343) is a dTAO era: without the amount the drain handed
     # over (not in storage) the snapshot is refused before any storage read, in one line.

@@ -16,7 +16,7 @@ from taoaudit.chainkit.rpc import NAMED_ENDPOINTS, resolve_endpoint
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 WS_DIR = SHARED / "chain-data" / "bittensor-ws"
-needs_shared = pytest.mark.skipif(not WS_DIR.is_dir(), reason="../shared/chain-data is absent")
+needs_shared = pytest.mark.ground_truth("chain-data")
 HEAD = "0xdb13c066e2c63969f140164fb3bfe7a0aaa7b71407fc0fe525d68e57329ef9d0"
 
 

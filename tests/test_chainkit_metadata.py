@@ -11,7 +11,7 @@ from taoaudit.chainkit.metadata import load_metadata_file, metadata_bytes
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CHAIN_DATA = SHARED / "chain-data"
-pytestmark = pytest.mark.skipif(not CHAIN_DATA.is_dir(), reason="../shared/chain-data is absent")
+pytestmark = pytest.mark.ground_truth("chain-data")
 
 # One blob per spec (V15 where there is one: the metagraph tests reuse the cached load).
 BLOBS = {

@@ -14,7 +14,7 @@ from taoaudit.chainkit.metagraph import snapshot_metagraph
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CHAIN_DATA = SHARED / "chain-data"
-pytestmark = pytest.mark.skipif(not CHAIN_DATA.is_dir(), reason="../shared/chain-data is absent")
+pytestmark = pytest.mark.ground_truth("chain-data")
 
 CASES = {
     343: (

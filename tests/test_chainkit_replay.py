@@ -14,7 +14,7 @@ from taoaudit.chainkit.replay import Recording, RecordingTransport, ReplayTransp
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CHAIN_DATA = SHARED / "chain-data"
 WS = CHAIN_DATA / "bittensor-ws" / "ws_responses.json"
-pytestmark = pytest.mark.skipif(not CHAIN_DATA.is_dir(), reason="../shared/chain-data is absent")
+pytestmark = pytest.mark.ground_truth("chain-data")
 
 HEAD = "0xdb13c066e2c63969f140164fb3bfe7a0aaa7b71407fc0fe525d68e57329ef9d0"
 

@@ -6,7 +6,7 @@ import pytest
 
 from taoaudit.consensus.cases import ORACLE_103_FORMAT, load_case, run_case
 
-from .conftest import ROOT, SHARED, shared_files
+from .conftest import ROOT, shared_files
 
 # The runtime's own cases: the shared seed, and the project's held-out seed recorded from the
 # real spec-103 runtime under Chopsticks (fixtures/localnet, never used to tune the code).
@@ -18,8 +18,6 @@ SNAPSHOTS = shared_files("*.json", "epoch-snapshot", "cases")
 
 def test_ground_truth_present() -> None:
     """The parametrised tests below must not silently shrink to nothing."""
-    if not SHARED.exists():
-        pytest.skip(f"{SHARED} absent")
     assert len(ORACLE) >= 140
     assert len(SNAPSHOTS) >= 10
 

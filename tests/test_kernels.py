@@ -531,10 +531,9 @@ def test_larger_random_epochs_match():
 # -- shared cases and vectors ------------------------------------------------------------
 
 def _shared(sub: str) -> list[Path]:
-    d = SHARED / sub
-    if not d.is_dir():
-        pytest.skip(f"{d} is absent (the shared ground truth lives next to the project)")
-    return sorted(d.glob("*.json"))
+    paths = sorted((SHARED / sub).glob("*.json"))
+    assert paths, f"no ground truth under {SHARED / sub}"
+    return paths
 
 
 @pytest.fixture(params=["default", "3 chunks"])
@@ -559,6 +558,7 @@ def test_shared_cases_through_kernel(sub, chunking):
     assert not bad, bad
 
 
+@pytest.mark.ground_truth("vectors")
 def test_sparse_vector_epochs_through_kernel(chunking):
     paths = _shared("vectors/epoch")
     runs = 0

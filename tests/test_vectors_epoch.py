@@ -37,8 +37,7 @@ from taoaudit.consensus.fixedpoint import u16_proportion_to_fixed
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 EPOCH_DIR = SHARED / "vectors" / "epoch"
 
-if not EPOCH_DIR.is_dir():
-    pytest.skip(f"shared test vectors not found at {EPOCH_DIR}", allow_module_level=True)
+pytestmark = pytest.mark.ground_truth("vectors")
 
 RULES = MainlineRules.for_spec(425)  # the vectors' reference commit 14bc6f9f is spec 425
 

@@ -41,8 +41,7 @@ from taoaudit.consensus.fixedpoint import (
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 MATH_DIR = SHARED / "vectors" / "math"
 
-if not MATH_DIR.is_dir():
-    pytest.skip(f"shared test vectors not found at {MATH_DIR}", allow_module_level=True)
+pytestmark = pytest.mark.ground_truth("vectors")
 
 
 # -- decoding -----------------------------------------------------------------------------------
