@@ -10,9 +10,9 @@ stored (:class:`StorageChange`). Nothing here touches the chain.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Iterable, Mapping
 
 
 class Token(str, Enum):
@@ -181,7 +181,7 @@ class Ledger:
                     f"{self.distributed.get(t, 0)}"
                 )
 
-    def filtered(self, *, hotkey: str | None = None, coldkey: str | None = None) -> "Ledger":
+    def filtered(self, *, hotkey: str | None = None, coldkey: str | None = None) -> Ledger:
         """The same ledger with only the credits (and differences) of one hotkey or coldkey.
 
         The sums no longer cover the whole epoch then; ``distributed`` and ``remainder`` stay

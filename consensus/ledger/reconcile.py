@@ -9,8 +9,8 @@ same storage items it read, before and after the blocks the credits land in
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Mapping, Sequence
 
 from .model import Difference, ExpectedChange, Ledger, StorageChange
 
