@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import hypothesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -374,7 +373,6 @@ def test_parallel_epochs_survive_fork():
     """A child forked after parallel epochs ran runs epochs too: GNU OpenMP would terminate
     it at its first parallel region, so on that layer it runs them serially."""
     import multiprocessing as mp
-    import os
 
     import numba
 
@@ -513,7 +511,7 @@ def test_larger_random_epochs_match():
                      (425, dict(bonds_penalty=12_345)), (364, {}), (103, {})):
         n = 48
         rows, brows = [], []
-        for i in range(n):
+        for _ in range(n):
             m = rng.random(n) < rng.choice([0.05, 0.5, 1.0])
             cols = rng.permutation(np.nonzero(m)[0])
             rows.append(list(zip(cols.tolist(), rng.integers(0, 65536, len(cols)).tolist())))

@@ -135,7 +135,7 @@ def _check_dense_model_output(name: str, index: int, r: Run, expected: dict) -> 
     )
     assert _nonzero_rows(r.written) == _nonzero_rows(want_rows), "bonds_written non-zero entries differ"
     zeros = sum(len(v) for v in r.written.values()) - sum(len(v) for v in want_rows.values())
-    warnings.warn(
+    warnings.warn(  # noqa: B028 (the warning names the vector; where it is raised says nothing more)
         DenseVectorDeviation(
             f"{name} epoch {index}: dense model_output.bonds_written omits {zeros} explicit zero "
             "entries that epoch_dense_mechanism writes (all n columns per new-permit row); "
