@@ -301,7 +301,3 @@ def read_stakes(blk: Block, era: Era, netuid: int, hotkeys: list[str]) -> dict[s
     n = len(hotkeys)
     return {"alpha_stake": vals[:n], "tao_stake": vals[n:], "stake": vals[:n]}
 
-
-def metagraph_to_records(mg: Metagraph) -> list[dict[str, Any]]:
-    return [mg.neuron(i) for i in range(mg.n)]
-

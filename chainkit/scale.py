@@ -69,20 +69,6 @@ def compact(n: int) -> bytes:
     return bytes([((len(b) - 4) << 2) | 3]) + b
 
 
-def read_compact(buf: bytes | memoryview, off: int = 0) -> tuple[int, int]:
-    """(value, new offset) of the compact integer at ``off``."""
-    b0 = buf[off]
-    mode = b0 & 3
-    if mode == 0:
-        return b0 >> 2, off + 1
-    if mode == 1:
-        return int.from_bytes(bytes(buf[off : off + 2]), "little") >> 2, off + 2
-    if mode == 2:
-        return int.from_bytes(bytes(buf[off : off + 4]), "little") >> 2, off + 4
-    k = (b0 >> 2) + 4
-    return int.from_bytes(bytes(buf[off + 1 : off + 1 + k]), "little"), off + 1 + k
-
-
 def from_hex(text: str | None) -> bytes | None:
     if text is None:
         return None
