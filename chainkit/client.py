@@ -1,7 +1,7 @@
 """The client: a chain, and a view of its state at one block with that block's own types.
 
-``Chain`` owns the transport (live websocket, replay or recorder) and a substrate-interface
-instance on top of it that does the JSON-RPC plumbing. ``Chain.at(block)`` returns a
+``Chain`` owns the transport (live websocket, replay or recorder) and the JSON-RPC client on
+top of it (:mod:`chainkit.rpc`: deadlines, retries). ``Chain.at(block)`` returns a
 :class:`Block`: the block's number and hash plus the :class:`~chainkit.metadata.RuntimeTypes` of
 the runtime that produced it, loaded once per spec version, so every era decodes with its own
 types.
@@ -9,6 +9,11 @@ types.
 Which runtime a block's state belongs to: the one that *executed* the block, i.e. the runtime in
 the parent's state (as substrate-interface does). At an upgrade block the post-state still has
 the old storage format (migrations run in the next block), so this is also right for storage.
+
+Nothing a node says about blocks is taken on trust (:mod:`chainkit.trust`): every header is
+hashed and checked against the hash and number asked, consecutive blocks must link by parent
+hash, and storage answers must carry the block asked. A number is resolved to its hash once per
+``Chain``, so all reads of one block (an epoch's E−1 and E) go to the same hash.
 """
 
 from __future__ import annotations
@@ -29,10 +34,20 @@ from .errors import (
     MissingRecordingEntry,
     RpcError,
     UnknownBlock,
+    UntrustedAnswer,
 )
 from .metadata import RuntimeApiMethod, RuntimeTypes, load_metadata
 from .replay import RecordingTransport, ReplayTransport
 from .rpc import RpcClient, Transport, connect_websocket, resolve_endpoint
+from .trust import (
+    check_header,
+    check_header_number,
+    check_parent_link,
+    check_storage_block,
+    header_hash,
+    header_number,
+    is_block_hash,
+)
 from .scale import HASHER_PREFIX_LEN, chunks, from_hex, hash_key, item_prefix, to_plain
 
 _HASH_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
@@ -67,27 +82,23 @@ class Chain:
         metadata_dirs: Iterable[str | os.PathLike] | None = None,
         record_to: str | os.PathLike | None = None,
         record_name: str = "recording",
-        timeout: float = 30.0,
+        timeout: float | None = None,
     ) -> None:
+        """``timeout``: the per-request deadline in seconds (default ``TAOAUDIT_RPC_TIMEOUT``
+        or 30 s); transient faults are retried a bounded number of times within it."""
         transport, endpoint = _open_transport(source, recording, metadata_dirs, timeout)
         if record_to is not None:
             transport = RecordingTransport(transport, record_to, record_name)
             endpoint = f"{endpoint} (recording to {record_to})"
         self.transport = transport
         self.endpoint = endpoint
-        from substrateinterface import SubstrateInterface
-
-        # auto_discover=False: no system_chain round trip; rpc_methods given: no rpc_methods
-        # round trip. We never let substrate-interface load runtimes itself (see Chain.runtime).
-        self.substrate = SubstrateInterface(
-            websocket=transport,
-            ss58_format=42,
-            auto_discover=False,
-            config={"rpc_methods": ["state_getStorageAt", "chain_getHead", "state_getRuntimeVersion"]},
-        )
-        self.rpc_client = RpcClient(self.substrate, endpoint)
+        self.rpc_client = RpcClient(transport, endpoint, timeout=timeout)
         self._runtimes: dict[int, RuntimeTypes] = {}
         self._spec_by_hash: dict[str, int] = {}
+        # Blocks resolved (and checked) in this session: by number for the canonical chain,
+        # by hash for every header seen.
+        self._by_number: dict[int, BlockRef] = {}
+        self._by_hash: dict[str, BlockRef] = {}
 
     # -- plumbing --------------------------------------------------------------------------
     def rpc(self, method: str, params: list) -> Any:
@@ -99,7 +110,7 @@ class Chain:
         return self.rpc_client.requests
 
     def close(self) -> None:
-        self.substrate.close()
+        self.transport.close()
 
     def __enter__(self) -> "Chain":
         return self
@@ -112,19 +123,20 @@ class Chain:
         header = self.rpc("chain_getHeader", [])
         if not header:
             raise ChainError(f"{self.endpoint} returned no head header")
-        return self._ref(header, None)
+        # The head's hash is not in its header: compute it (which also checks the header).
+        return BlockRef(header_number(header, self.endpoint), header_hash(header, self.endpoint),
+                        header["parentHash"])
 
     def block_ref(self, block: int | str) -> BlockRef:
-        """Number and hash of a block given by number or by hash."""
+        """Number and hash of a block given by number or by hash, checked (see module doc)."""
         if isinstance(block, str) and _HASH_RE.match(block):
-            header = self.rpc("chain_getHeader", [block])
-            if header is None:
-                raise UnknownBlock(block)
-            return self._ref(header, block)
+            return self._ref_by_hash(block.lower())
         if isinstance(block, str) and block.isdigit():
             block = int(block)
         if not isinstance(block, int) or isinstance(block, bool) or block < 0:
             raise UnknownBlock(block)
+        if block in self._by_number:
+            return self._by_number[block]
         try:
             block_hash = self.rpc("chain_getBlockHash", [block])
         except MissingRecordingEntry:
@@ -141,18 +153,33 @@ class Chain:
             if block > head.number:
                 raise BlockInFuture(block, head.number)
             raise UnknownBlock(block)
-        header = self.rpc("chain_getHeader", [block_hash])
-        if header is None:
-            raise UnknownBlock(block)
-        return self._ref(header, block_hash)
+        if not is_block_hash(block_hash):
+            raise UntrustedAnswer(self.endpoint, f"block {block}'s hash is {str(block_hash)[:70]!r}")
+        ref = self._ref_by_hash(block_hash.lower(), number=block)
+        self._link(ref)
+        self._by_number[block] = ref
+        return ref
 
-    @staticmethod
-    def _ref(header: dict, block_hash: str | None) -> BlockRef:
-        number = int(header["number"], 16) if isinstance(header["number"], str) else int(header["number"])
-        if block_hash is None:
-            # Only the head is asked for without a hash; its hash is not in the header itself.
-            block_hash = ""
-        return BlockRef(number, block_hash, header["parentHash"])
+    def _ref_by_hash(self, block_hash: str, number: int | None = None) -> BlockRef:
+        ref = self._by_hash.get(block_hash)
+        if ref is None:
+            header = self.rpc("chain_getHeader", [block_hash])
+            if header is None:
+                raise UnknownBlock(number if number is not None else block_hash)
+            got = check_header(header, self.endpoint, block_hash, None)
+            ref = BlockRef(got, block_hash, header["parentHash"].lower())
+            self._by_hash[block_hash] = ref
+        check_header_number(self.endpoint, ref, number)
+        return ref
+
+    def _link(self, ref: BlockRef) -> None:
+        """Consecutive blocks resolved by number must form one chain (E's parent is E−1)."""
+        before = self._by_number.get(ref.number - 1)
+        if before is not None:
+            check_parent_link(self.endpoint, ref.number, ref.parent_hash, before.hash)
+        after = self._by_number.get(ref.number + 1)
+        if after is not None:
+            check_parent_link(self.endpoint, after.number, after.parent_hash, ref.hash)
 
     def at(self, block: int | str | BlockRef) -> "Block":
         """State at a block (number or hash), decoded with that block's runtime types."""
@@ -329,8 +356,12 @@ class Block:
         for batch in chunks(list(keys_hex), QUERY_BATCH):
             result = self.chain.rpc("state_queryStorageAt", [batch, self.hash])
             for change_set in result or []:
-                for key, value in change_set.get("changes", []):
-                    found[key.lower()] = value
+                check_storage_block(self.chain.endpoint, self.hash, change_set.get("block"))
+                for change in change_set.get("changes") or []:
+                    if not (isinstance(change, list) and len(change) == 2 and isinstance(change[0], str)
+                            and (change[1] is None or isinstance(change[1], str))):
+                        raise UntrustedAnswer(self.chain.endpoint, f"a malformed storage change {str(change)[:60]}")
+                    found[change[0].lower()] = change[1]
             missing = [k for k in batch if k.lower() not in found]
             if missing:
                 # A node answers every key asked for (null when absent); anything else

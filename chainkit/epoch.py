@@ -54,7 +54,7 @@ from taoaudit.consensus.model import U64_MAX, EpochInputs, EpochOutputs, Hyperpa
 
 from .client import Block, Chain
 from .decode import decode_rows, decode_vec_bool, decode_vec_u16, decode_vec_u64
-from .errors import ChainError, DecodeError, UnknownNetuid, UnsupportedSpec
+from .errors import ChainError, DecodeError, NoEpoch, UnknownNetuid, UnsupportedSpec
 from .layout import PALLET, Era, era_for_spec, supported_ranges
 from .stake import inherited, relations
 
@@ -210,6 +210,9 @@ def last_epoch_block_by_tempo(block: int, netuid: int, tempo: int) -> int:
         raise ChainError(f"subnet {netuid} has tempo {tempo}: its epoch never runs")
     period = tempo + 1
     delta = ((block + netuid + 1) - tempo) % period
+    if block - delta < 1:
+        # The slot would be at or before genesis, which executes no epoch.
+        raise NoEpoch(netuid, block)
     return block - delta
 
 

@@ -25,13 +25,37 @@ class RpcError(ChainError):
         super().__init__(f"RPC {method} failed: {message}")
 
 
+class NodeFault(ChainError):
+    """The node kept failing in ways a retry may cure (closed or dropped connections, garbage
+    frames, rate limits, no answer within the deadline) until the retries ran out."""
+
+    def __init__(self, endpoint: str, method: str, reason: str, attempts: int) -> None:
+        self.endpoint, self.method, self.reason, self.attempts = endpoint, method, reason, attempts
+        super().__init__(f"node {endpoint} failed {method} {attempts} times; last: {reason}")
+
+
+class UntrustedAnswer(ChainError):
+    """The node answered for another block than the one asked, or with a header that does not
+    hash to the block it claims: nothing it says in this session can be relied on."""
+
+    def __init__(self, endpoint: str, what: str) -> None:
+        self.endpoint = endpoint
+        super().__init__(f"node {endpoint} answered for the wrong block: {what}")
+
+
 class PrunedState(ChainError):
     def __init__(self, block: int | str, endpoint: str) -> None:
         self.block, self.endpoint = block, endpoint
         super().__init__(
-            f"state of block {block} is pruned on {endpoint} (not an archive node); "
-            "use an archive endpoint, e.g. wss://archive.chain.opentensor.ai:443"
+            f"state of block {block} is pruned on {endpoint}: a lite node (such as finney) keeps "
+            "only the last few hundred blocks; read history with --endpoint archive"
         )
+
+
+class NoEpoch(ChainError):
+    def __init__(self, netuid: int, block: int) -> None:
+        self.netuid, self.block = netuid, block
+        super().__init__(f"subnet {netuid} has no epoch at or before block {block}")
 
 
 class UnknownBlock(ChainError):

@@ -1,27 +1,39 @@
 """JSON-RPC transport: the bottom layer.
 
-A *transport* here is anything with the websocket-client interface that substrate-interface
-drives (``send(text)``, ``recv() -> text``, ``close()``): a real websocket, a replay of a
-recording (:mod:`chainkit.replay`) or a recorder wrapping either. Everything above this layer
-talks JSON-RPC through :class:`RpcClient`, which turns node errors into :mod:`chainkit.errors`.
+A *transport* is anything with the websocket-client surface ``send(text)``, ``recv() -> text``,
+``close()``: a live websocket (:class:`WebsocketTransport`), a replay of a recording
+(:mod:`chainkit.replay`) or a recorder wrapping either. Everything above this layer talks
+JSON-RPC through :class:`RpcClient`, which owns the part a node can get wrong:
+
+* every request has a deadline (``TAOAUDIT_RPC_TIMEOUT``, default 30 s) that holds however
+  many pings, unrelated messages or answers to other ids arrive meanwhile;
+* transient faults (a closed or dropped connection, a garbage or non-object frame, a
+  malformed answer, a rate-limit error, a deadline) are retried a bounded number of times
+  with backoff on a fresh connection, then end as one :class:`~chainkit.errors.NodeFault`;
+* node errors become the :mod:`chainkit.errors` hierarchy and are never retried.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import socket
-from typing import Any, Protocol, runtime_checkable
+import time
+from typing import Any, Callable, Protocol, runtime_checkable
 
 from .errors import (
     ChainError,
     EndpointUnreachable,
     MissingRecordingEntry,
+    NodeFault,
     PrunedState,
     RpcError,
     UnknownBlock,
 )
 
-#: The usual public endpoints, by the names the bittensor tooling uses for them.
+#: The usual public endpoints, by the names the bittensor tooling uses for them. ``finney`` is
+#: a lite node: it keeps the state of only the last few hundred blocks; history needs ``archive``.
 NAMED_ENDPOINTS: dict[str, str] = {
     "finney": "wss://entrypoint-finney.opentensor.ai:443",
     "test": "wss://test.finney.opentensor.ai:443",
@@ -31,17 +43,31 @@ NAMED_ENDPOINTS: dict[str, str] = {
 
 #: JSON-RPC error code a replay uses for "this request was never recorded".
 REPLAY_MISSING_CODE = -32099
+#: Error codes nodes and their proxies use for "too many requests, try later": -32029 (the
+#: OnFinality/Dwellir-style rate limit), -32004 (limit exceeded), 429 (HTTP status passed on).
+RATE_LIMIT_CODES = frozenset({-32029, -32004, 429})
+#: A node's own "internal error" (jsonrpsee): the server failed, not the request.
+INTERNAL_ERROR_CODE = -32603
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_RETRIES = 3  # after the first attempt, so 4 attempts in all
+BACKOFF_BASE = 0.5  # seconds before the first retry, doubled for each further one
+BACKOFF_MAX = 4.0
 
 
 @runtime_checkable
 class Transport(Protocol):
-    """The websocket-client surface substrate-interface needs (and nothing more)."""
+    """The websocket-client surface a transport offers (and nothing more is required)."""
 
     def send(self, payload: str) -> Any: ...
 
     def recv(self) -> str: ...
 
     def close(self) -> None: ...
+
+
+class TransientFault(Exception):
+    """One attempt failed in a way a retry on a fresh connection may cure (internal to rpc)."""
 
 
 def resolve_endpoint(name_or_url: str) -> str:
@@ -56,14 +82,99 @@ def resolve_endpoint(name_or_url: str) -> str:
     )
 
 
-def connect_websocket(url: str, timeout: float = 30.0) -> Transport:
-    """Open a websocket to a node; any failure becomes :class:`EndpointUnreachable`."""
-    import websocket  # websocket-client, a dependency of substrate-interface
-
+def rpc_timeout(value: float | str | None = None) -> float:
+    """The per-request deadline in seconds: ``value``, else ``TAOAUDIT_RPC_TIMEOUT``, else 30."""
+    source = "timeout"
+    if value is None:
+        value = os.environ.get("TAOAUDIT_RPC_TIMEOUT") or None
+        source = "TAOAUDIT_RPC_TIMEOUT"
+    if value is None:
+        return DEFAULT_TIMEOUT
     try:
-        return websocket.create_connection(url, timeout=timeout)
-    except (OSError, socket.timeout, websocket.WebSocketException) as e:
-        raise EndpointUnreachable(url, f"{type(e).__name__}: {e}") from None
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ChainError(f"{source} must be a number of seconds, not {value!r}") from None
+    if not 0 < seconds <= 86_400:
+        raise ChainError(f"{source} must be between 0 and 86400 seconds, not {value!r}")
+    return seconds
+
+
+class WebsocketTransport:
+    """A websocket to a node that can reconnect and honours a deadline across pings.
+
+    websocket-client answers pings inside ``recv()`` and restarts its socket timeout on every
+    frame, so a node that pings but never answers would block ``recv()`` forever; here every
+    frame, control frames included, comes back to :meth:`recv_before` to check the deadline.
+    """
+
+    def __init__(self, url: str, timeout: float, retries: int = DEFAULT_RETRIES) -> None:
+        self.url = self.endpoint = url
+        self.timeout = timeout
+        self._ws: Any = None
+        # A node that is restarting refuses connections for a moment: retry like a request.
+        for attempt in range(retries + 1):
+            try:
+                self.connect()
+                return
+            except EndpointUnreachable:
+                if attempt == retries:
+                    raise
+                time.sleep(min(BACKOFF_BASE * 2**attempt, BACKOFF_MAX))
+
+    def connect(self) -> None:
+        import websocket  # websocket-client, a dependency of substrate-interface
+
+        try:
+            self._ws = websocket.create_connection(self.url, timeout=self.timeout)
+        except (OSError, socket.timeout, websocket.WebSocketException) as e:
+            raise EndpointUnreachable(self.url, f"{type(e).__name__}: {e}") from None
+
+    def reconnect(self) -> None:
+        self.close()
+        self.connect()
+
+    def send(self, payload: str) -> Any:
+        if self._ws is None:
+            self.connect()
+        return self._ws.send(payload)
+
+    def recv(self) -> str:
+        return self.recv_before(time.monotonic() + self.timeout)
+
+    def recv_before(self, deadline: float) -> str:
+        """The next data message; :class:`TransientFault` at the deadline or on a close."""
+        import websocket
+
+        ws = self._ws
+        if ws is None:
+            raise TransientFault("connection closed")
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TransientFault("no answer within the deadline")
+            ws.settimeout(remaining)
+            try:
+                opcode, data = ws.recv_data(control_frame=True)
+            except (socket.timeout, websocket.WebSocketTimeoutException):
+                raise TransientFault("no answer within the deadline") from None
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                raise TransientFault("the node closed the connection")
+            if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
+                return data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+            # ping/pong: answered by websocket-client already; check the deadline again
+
+    def close(self) -> None:
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            try:
+                ws.close(timeout=1)
+            except Exception:  # noqa: BLE001 - closing a broken socket may fail in any way
+                pass
+
+
+def connect_websocket(url: str, timeout: float | None = None) -> WebsocketTransport:
+    """Open a websocket to a node; any failure becomes :class:`EndpointUnreachable`."""
+    return WebsocketTransport(url, rpc_timeout(timeout))
 
 
 def _classify_error(method: str, params: list, error: Any, endpoint: str) -> ChainError:
@@ -84,7 +195,21 @@ def _classify_error(method: str, params: list, error: Any, endpoint: str) -> Cha
         return PrunedState(block, endpoint)
     if "unknown block" in low or "header was not found" in low:
         return UnknownBlock(params[-1] if params else "?")
-    return RpcError(method, params, message, code)
+    return RpcError(method, params, " ".join(message.split()), code)
+
+
+def is_transient_error(error: Any) -> bool:
+    """A JSON-RPC error that says "later", not "no": rate limits and the node's internal error."""
+    if not isinstance(error, dict):
+        return False
+    code = error.get("code")
+    low = str(error.get("message", "")).lower()
+    return (
+        code in RATE_LIMIT_CODES
+        or code == INTERNAL_ERROR_CODE
+        or "rate limit" in low
+        or "too many requests" in low
+    )
 
 
 def _recording_from_message(message: str) -> str:
@@ -94,36 +219,134 @@ def _recording_from_message(message: str) -> str:
     return ""
 
 
+def _is_hex(v: Any) -> bool:
+    return isinstance(v, str) and v.startswith("0x")
+
+
+def _is_list_of(kind: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, list) and all(kind(x) for x in v)
+
+
+#: What a well-formed ``result`` of each method looks like. An answer of another shape is a
+#: malformed frame (retried), never something to index into and fail on with a traceback.
+RESULT_SHAPES: dict[str, Callable[[Any], bool]] = {
+    "chain_getBlockHash": lambda v: v is None or _is_hex(v),
+    "chain_getHead": _is_hex,
+    "chain_getFinalizedHead": _is_hex,
+    "chain_getHeader": lambda v: v is None or isinstance(v, dict),
+    "state_getStorageAt": lambda v: v is None or _is_hex(v),
+    "state_getStorage": lambda v: v is None or _is_hex(v),
+    "state_getKeysPaged": lambda v: v is None or _is_list_of(_is_hex)(v),
+    "state_queryStorageAt": lambda v: v is None or _is_list_of(lambda c: isinstance(c, dict))(v),
+    "state_call": lambda v: v is None or _is_hex(v),
+    "state_getMetadata": lambda v: v is None or _is_hex(v),
+    "state_getRuntimeVersion": lambda v: v is None or (
+        isinstance(v, dict) and isinstance(v.get("specVersion"), int) and not isinstance(v.get("specVersion"), bool)
+    ),
+}
+
+
 class RpcClient:
-    """Synchronous JSON-RPC over a transport, via substrate-interface's request plumbing.
+    """Synchronous JSON-RPC over a transport, with a deadline per request and bounded retries."""
 
-    ``substrate`` is a :class:`substrateinterface.SubstrateInterface` built on the transport; we
-    reuse its request ids and message queue (subscriptions, interleaving) rather than write our own.
-    """
-
-    def __init__(self, substrate: Any, endpoint: str) -> None:
-        self.substrate = substrate
+    def __init__(
+        self,
+        transport: Transport,
+        endpoint: str,
+        *,
+        timeout: float | None = None,
+        retries: int = DEFAULT_RETRIES,
+        backoff: float = BACKOFF_BASE,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.transport = transport
         self.endpoint = endpoint
+        self.timeout = rpc_timeout(timeout)
+        self.retries = retries
+        self.backoff = backoff
+        self._sleep = sleep
+        self._ids = itertools.count(1)
         self.requests = 0  # round trips, for tests and benchmarks
+        self.retried = 0  # attempts that failed transiently and were retried
 
     def request(self, method: str, params: list) -> Any:
         """Send one request and return its ``result``; errors raise :class:`ChainError`."""
-        from substrateinterface.exceptions import SubstrateRequestException
-        import websocket
-
         self.requests += 1
+        last = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.retried += 1
+                self._sleep(min(self.backoff * 2 ** (attempt - 1), BACKOFF_MAX))
+                try:
+                    self._reconnect()
+                except EndpointUnreachable as e:
+                    last = str(e)
+                    continue
+            try:
+                return self._attempt(method, params)
+            except TransientFault as e:
+                last = str(e)
+        raise NodeFault(self.endpoint, method, last, self.retries + 1)
+
+    def _reconnect(self) -> None:
+        reconnect = getattr(self.transport, "reconnect", None)
+        if callable(reconnect):
+            reconnect()
+
+    def _attempt(self, method: str, params: list) -> Any:
+        req_id = next(self._ids)
+        payload = json.dumps({"jsonrpc": "2.0", "id": req_id, "method": method, "params": params})
+        deadline = time.monotonic() + self.timeout
         try:
-            response = self.substrate.rpc_request(method, params)
-        except SubstrateRequestException as e:
-            err = e.args[0] if e.args else str(e)
-            raise _classify_error(method, params, err, self.endpoint) from None
-        except (OSError, websocket.WebSocketException) as e:
-            raise EndpointUnreachable(self.endpoint, f"{type(e).__name__}: {e}") from None
-        if "error" in response:
-            raise _classify_error(method, params, response["error"], self.endpoint)
-        return response.get("result")
+            self.transport.send(payload)
+            while True:
+                message = self._parse(self._recv(deadline))
+                if message.get("id") != req_id:
+                    continue  # a notification or a stale answer; the deadline bounds this loop
+                return self._result(method, params, message)
+        except (OSError, EOFError) as e:
+            raise TransientFault(f"connection lost ({type(e).__name__}: {e})") from None
+        except _websocket_errors() as e:
+            raise TransientFault(f"connection lost ({type(e).__name__}: {e})") from None
+
+    def _recv(self, deadline: float) -> str:
+        recv_before = getattr(self.transport, "recv_before", None)
+        text = recv_before(deadline) if callable(recv_before) else self.transport.recv()
+        if time.monotonic() > deadline:
+            raise TransientFault("no answer within the deadline")
+        return text
+
+    @staticmethod
+    def _parse(text: Any) -> dict:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        if not text:
+            raise TransientFault("the node closed the connection")
+        try:
+            message = json.loads(text)
+        except ValueError:
+            raise TransientFault(f"garbage frame {text[:40]!r}") from None
+        if not isinstance(message, dict):
+            raise TransientFault(f"non-object frame {text[:40]!r}")
+        return message
+
+    def _result(self, method: str, params: list, message: dict) -> Any:
+        if "error" in message:
+            error = message["error"]
+            if is_transient_error(error):
+                detail = error.get("message", "") if isinstance(error, dict) else error
+                raise TransientFault(f"{method}: error {error.get('code')} {detail}".strip())
+            raise _classify_error(method, params, error, self.endpoint)
+        if "result" not in message:
+            raise TransientFault(f"{method}: an answer with neither result nor error")
+        result = message["result"]
+        shape = RESULT_SHAPES.get(method)
+        if shape is not None and not shape(result):
+            raise TransientFault(f"{method}: malformed result {json.dumps(result)[:40]}")
+        return result
 
 
-def dumps_params(params: list) -> str:
-    """The params key format of the chain-data recordings (``json.dumps`` defaults)."""
-    return json.dumps(params)
+def _websocket_errors() -> tuple[type[BaseException], ...]:
+    import websocket
+
+    return (websocket.WebSocketException,)
