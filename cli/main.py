@@ -84,6 +84,8 @@ def common_options(fn: Callable) -> Callable:
                      help="Serve the chain from a JSON-RPC recording instead of a node."),
         click.option("--record-to", type=click.Path(path_type=Path), callback=_set("record_to"), expose_value=False,
                      help="Record every request made to the endpoint into this file (chain-data format)."),
+        click.option("--rpc-timeout", type=float, callback=_set("rpc_timeout"), expose_value=False,
+                     help="Seconds a node may take per request before it is retried (default 30; env TAOAUDIT_RPC_TIMEOUT)."),
         click.option("--json", "as_json", is_flag=True, callback=_set("json"), expose_value=False,
                      help="One JSON object on stdout."),
         click.option("--no-color", is_flag=True, callback=_set("no_color"), expose_value=False, help="No colour."),
@@ -126,7 +128,7 @@ class Settings:
         self.data_label = label
         if self.verbose:
             self.err_console.print(f"[dim]data: {label}[/]")
-        return Chain(source, record_to=record_to)
+        return Chain(source, record_to=record_to, timeout=self.obj.get("rpc_timeout"))
 
     def footer(self) -> None:
         """Say which data a human-readable answer came from (after the answer, on stdout)."""
