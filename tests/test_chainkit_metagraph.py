@@ -31,21 +31,35 @@ CASES = {
     ),
 }
 
-# decoded JSON per-UID field → metagraph field
-LITE_FIELDS = {
-    "uid": "uid", "hotkey": "hotkey", "coldkey": "coldkey", "active": "active",
-    "validator_permit": "validator_permit", "rank": "rank", "trust": "trust",
-    "consensus": "consensus", "incentive": "incentive", "dividends": "dividends",
-    "validator_trust": "validator_trust", "pruning_score": "pruning_score",
-    "emission": "emission", "last_update": "last_update",
+# Expected values written down from the independent decoder's output (bt_decode, PROVENANCE.md),
+# not from our field map: per field, sum over UIDs of (uid + 1) · value, which depends on every
+# UID's value and its position, so a field read from the wrong runtime-API member or shifted by a
+# UID fails. Spec 320's fields all differ, so a swap of two fields fails there too.
+FINGERPRINTS = {
+    343: {
+        "rank": 25951860, "trust": 25951860, "consensus": 25951860, "incentive": 25951860,
+        "dividends": 36208565, "validator_trust": 347859780, "pruning_score": 62163717,
+        "emission": 38891031540910, "last_update": 1410535606250, "active": 5308,
+        "validator_permit": 6201, "block_at_registration": 3440356057985,
+        "alpha_stake": 433424083935411277, "tao_stake": 2872008411356733654,
+        "total_stake": 950385597792384564,
+    },
+    320: {
+        "rank": 33218050, "trust": 33325632772, "consensus": 33072389, "incentive": 33097906,
+        "dividends": 54578146, "validator_trust": 257539233, "pruning_score": 261729926,
+        "emission": 55005283443432, "last_update": 1402169515258, "active": 5955,
+        "validator_permit": 4348, "block_at_registration": 3395741840588,
+        "alpha_stake": 603534031220955452, "tao_stake": 4262459781203925263,
+        "total_stake": 1370776791559777092,
+    },
 }  # fmt: skip
-STATE_FIELDS = {
-    "hotkeys": "hotkey", "coldkeys": "coldkey", "active": "active",
-    "validator_permit": "validator_permit", "pruning_score": "pruning_score",
-    "last_update": "last_update", "emission": "emission", "dividends": "dividends",
-    "incentives": "incentive", "consensus": "consensus", "trust": "trust", "rank": "rank",
-    "block_at_registration": "block_at_registration", "alpha_stake": "alpha_stake",
-    "tao_stake": "tao_stake", "total_stake": "total_stake",
+KEYS = {
+    343: {0: ("5DkMmXtWf16RNdusZGCrJ7ca7ADPgRnZLVWCWbgA7s7sy1AQ", "5EhQWxcFdYAk7B9tNdQnJQFzww5N3964rbsMk55SujcX3PwM"),
+          511: ("5H6ekHEfBuSkVHYcPa6gzGvec2vmTffAqZfAXnrP6D5WSJcx", "5CiWXet9yiaQg8GZJW2cb7bF9DBdcLLubuy1RX2m1kGvqLxS"),
+          1023: ("5Hmr8zrn8w81rzRMznjwYgZ3VqhS2ufUpK8wEpVpexNrdMNX", "5CG8japqJjp6ikuXgFnTENTbVmycxqXE6m5bZUgBakygRF39")},
+    320: {0: ("5F54HHe49L9UAL8ysPYVnU8jLrWCM6QQgKum5KoWXYouVvDT", "5FbWR9zv9vpszGfgJ8ZsQk78nP6aQ2iHFcxDCyJDGfJnXoXi"),
+          511: ("5E75UsyZLPXUJwuuErG261xfE8z2GZpTmYgBqdHZAbFkyndW", "5CiWXet9yiaQg8GZJW2cb7bF9DBdcLLubuy1RX2m1kGvqLxS"),
+          1023: ("5HbKdLg7K7jk9vA52gFJLEKmB5GHqidn5LoQPFakTRbKYiUn", "5FbWR9zv9vpszGfgJ8ZsQk78nP6aQ2iHFcxDCyJDGfJnXoXi")},
 }  # fmt: skip
 
 _snapshots: dict[int, tuple] = {}
@@ -72,27 +86,27 @@ def test_metagraph_header(spec: int) -> None:
 
 
 @pytest.mark.parametrize("spec", sorted(CASES))
-def test_every_uid_every_neurons_lite_field(spec: int) -> None:
-    mg, decoded, _ = _snapshot(spec)
-    lite = decoded["NeuronInfoRuntimeApi_get_neurons_lite"]["decoded"]
-    assert len(lite) == 1024
-    for theirs, ours in LITE_FIELDS.items():
-        want = [row[theirs] for row in lite]
-        assert mg.arrays[ours].tolist() == want, theirs
-    # the pre-dTAO notion of stake per coldkey is kept in the raw result
-    assert [r["stake"] for r in mg.api_results["NeuronInfoRuntimeApi_get_neurons_lite"]] == [
-        r["stake"] for r in lite
-    ]
-
-
-@pytest.mark.parametrize("spec", sorted(CASES))
-def test_every_uid_every_subnet_state_field(spec: int) -> None:
-    mg, decoded, _ = _snapshot(spec)
-    state = decoded["SubnetInfoRuntimeApi_get_subnet_state"]["decoded"]
-    for theirs, ours in STATE_FIELDS.items():
-        assert mg.arrays[ours].tolist() == state[theirs], theirs
-    assert mg.arrays["stake"].tolist() == state["total_stake"]
+def test_every_per_uid_field_matches_the_independent_decoder(spec: int) -> None:
+    mg, _, _ = _snapshot(spec)
+    got = {f: sum((uid + 1) * int(v) for uid, v in enumerate(mg.arrays[f].tolist())) for f in FINGERPRINTS[spec]}
+    assert got == FINGERPRINTS[spec]
+    for uid, (hotkey, coldkey) in KEYS[spec].items():
+        assert (mg.arrays["hotkey"][uid], mg.arrays["coldkey"][uid]) == (hotkey, coldkey)
+    assert mg.arrays["stake"].tolist() == mg.arrays["total_stake"].tolist()
     assert mg.arrays["stake"].dtype == np.uint64
+
+
+def test_spec343_neurons_as_provenance_describes_them() -> None:
+    """PROVENANCE.md: 12 validator permits, 10 validators with dividends, 1 miner with incentive."""
+    mg, _, _ = _snapshot(343)
+    a = mg.arrays
+    assert np.flatnonzero(a["validator_permit"]).tolist() == [24, 245, 276, 395, 447, 496, 502, 518, 630, 697, 966, 993]
+    assert {int(u): int(a["dividends"][u]) for u in np.flatnonzero(a["dividends"])} == {
+        24: 2244, 245: 1223, 276: 6616, 447: 2620, 502: 13413, 518: 5236, 630: 24926, 697: 5048, 966: 1800, 993: 2403,
+    }
+    assert np.flatnonzero(a["incentive"]).tolist() == [395] and int(a["incentive"][395]) == 65535
+    assert int(a["emission"][395]) == 41_000_228_794 and int(a["emission"].sum()) == 82_000_457_507
+    assert int(a["active"].sum()) == 10
 
 
 @pytest.mark.parametrize("spec", sorted(CASES))
