@@ -587,8 +587,11 @@ def test_outputs_survive_later_calls():
                                            stake_alpha=rng.integers(1, 10**15, n).astype(np.uint64))
 
     for spec, hp in ((425, {}), (425, dict(yuma3=True, liquid_alpha=True)), (319, {}), (103, {})):
-        first = run_epoch(inputs(20, **hp), spec, engine="numba")
+        first_inputs = inputs(20, **hp)
+        first = run_epoch(first_inputs, spec, engine="numba")
         kept = copy.deepcopy(first)
         for n in (20, 40, 5):
             run_epoch(inputs(n, **hp), spec, engine="numba")
         assert_same_outputs(kept, first)
+        # and what survived is right: the pure-Python reference, not the kernel's own earlier answer
+        assert_same_outputs(run_epoch(first_inputs, spec, engine="reference"), first)
