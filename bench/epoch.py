@@ -227,8 +227,8 @@ def main() -> None:
         nnz = len(inputs.weights.cols)
         label = f"n={n} density={density}" + (" yuma3+liquid" if hp else "")
         reps = 30 if n <= 256 else 5
-        t_numba = best_of(lambda: run_epoch(inputs, SPEC, engine="numba"), reps)
-        t_numpy = best_of(lambda: numpy_float_epoch(inputs), reps) if not hp else None
+        t_numba = best_of(lambda inputs=inputs: run_epoch(inputs, SPEC, engine="numba"), reps)
+        t_numpy = best_of(lambda inputs=inputs: numpy_float_epoch(inputs), reps) if not hp else None
         t_ref = time_reference(inputs, nnz)
         speedup = t_ref / t_numba if t_ref is not None else None
         print(f"{label:34s} {nnz:9d} {t_numba * 1e3:10.3f} "
