@@ -23,7 +23,7 @@ from typing import Any, Iterable
 
 from .files import atomic_write
 from .errors import ChainError
-from .rpc import REPLAY_MISSING_CODE
+from .rpc import REPLAY_MISSING_CODE, is_transient_error
 
 _META_V14 = re.compile(r"^metadata_v14_spec(\d+)\.hex$")
 _META_V15 = re.compile(r"^metadata_v15_spec(\d+)_option\.hex$")
@@ -238,8 +238,11 @@ class RecordingTransport:
 
     Metadata answers go to ``metadata_*.hex`` files beside the recording instead of the JSON
     (the spec version is taken from the ``state_getRuntimeVersion`` answer for the same block).
-    Call :meth:`save` (or :meth:`close`) to write; writes are atomic (temp file + ``os.replace``)
-    and merge into an existing file under the recording's name.
+    Call :meth:`save` (or :meth:`close`) to write. Nothing the file held is lost: a save merges
+    into the recording of the same name (an answer recorded again replaces its old copy, no
+    entry is ever dropped), other recordings are kept as they are, an existing metadata file is
+    never replaced, and a file that is not a chain-data recording is refused before any request.
+    Writes are atomic (temp file + ``os.replace``).
     """
 
     def __init__(self, inner: Any, path: str | os.PathLike, name: str = "recording") -> None:
@@ -251,20 +254,61 @@ class RecordingTransport:
         self._pending: dict[Any, tuple[str, list]] = {}
         self._spec_by_hash: dict[str, int] = {}
         self._metadata: list[tuple[str, str | None, str]] = []  # (kind, block hash, hex)
+        self._existing()  # refuse an unusable target now, not after a long run
 
+    def _existing(self) -> dict[str, Any]:
+        """What the target file holds now ({} when absent); anything else is refused."""
+        if not self.path.exists():
+            return {}
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError) as e:
+            raise ChainError(f"cannot record into {self.path}: it exists and is not readable JSON ({e})") from None
+        ok = isinstance(data, dict) and all(
+            isinstance(rec, dict) and all(isinstance(calls, dict) for calls in rec.values()) for rec in data.values()
+        )
+        if not ok:
+            raise ChainError(
+                f"cannot record into {self.path}: it exists and is not a chain-data recording "
+                "({recording: {method: {params: response}}}); choose another file"
+            )
+        return data
+
+    # -- transport surface -----------------------------------------------------------------
     def send(self, payload: str) -> Any:
-        msg = json.loads(payload)
+        try:
+            msg = json.loads(payload)
+        except ValueError:
+            msg = None
         for m in msg if isinstance(msg, list) else [msg]:
-            self._pending[m.get("id")] = (m.get("method", ""), m.get("params") or [])
+            if isinstance(m, dict):
+                self._pending[m.get("id")] = (m.get("method", ""), m.get("params") or [])
         return self.inner.send(payload)
 
     def recv(self) -> str:
-        text = self.inner.recv()
-        msg = json.loads(text)
+        return self._note(self.inner.recv())
+
+    def recv_before(self, deadline: float) -> str:
+        inner = getattr(self.inner, "recv_before", None)
+        return self._note(inner(deadline) if callable(inner) else self.inner.recv())
+
+    def reconnect(self) -> None:
+        reconnect = getattr(self.inner, "reconnect", None)
+        if callable(reconnect):
+            reconnect()
+
+    def _note(self, text: Any) -> Any:
+        # Frames that are not JSON-RPC answers pass through unrecorded: judging them is the
+        # RPC client's job, and a recording must never hold them.
+        try:
+            msg = json.loads(text)
+        except (TypeError, ValueError):
+            return text
         for m in msg if isinstance(msg, list) else [msg]:
             if isinstance(m, dict) and m.get("id") in self._pending:
                 method, params = self._pending.pop(m["id"])
-                self._record(method, params, m)
+                if not is_transient_error(m.get("error")):  # a retry follows; record its answer
+                    self._record(method, params, m)
         return text
 
     def _record(self, method: str, params: list, message: dict) -> None:
@@ -288,28 +332,40 @@ class RecordingTransport:
             params = [params[0], params[1][2:] if params[1].startswith("0x") else params[1], *params[2:]]
         self.entries.setdefault(method, {})[json.dumps(params)] = resp
 
+    # -- writing ---------------------------------------------------------------------------
     def save(self) -> Path:
-        data: dict[str, Any] = {}
-        if self.path.exists():
-            data = json.loads(self.path.read_text())
-        data[self.name] = self.entries
-        _atomic_write_text(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+        extra: dict[str, dict[str, Any]] = {}
         for kind, block_hash, hex_text in self._metadata:
-            spec = self._spec_by_hash.get(block_hash) if block_hash else None
-            if spec is None:
-                specs = set(self._spec_by_hash.values())
-                spec = next(iter(specs)) if len(specs) == 1 else None
-            if spec is None:
-                # Without a spec number the file could not be found again; keep it in the JSON.
+            if not self._save_metadata(kind, block_hash, hex_text):
+                # No spec number to name the file by, or a different file of that name is
+                # already there: keep this answer in the JSON instead.
                 method = "state_getMetadata" if kind == "v14" else "state_call"
                 params = [block_hash] if kind == "v14" else ["Metadata_metadata_at_version", _V15_ARG, block_hash]
-                self.entries.setdefault(method, {})[json.dumps(params)] = {"result": hex_text}
-                data[self.name] = self.entries
-                _atomic_write_text(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n")
-                continue
-            fname = f"metadata_v14_spec{spec}.hex" if kind == "v14" else f"metadata_v15_spec{spec}_option.hex"
-            _atomic_write_text(self.path.parent / fname, hex_text + "\n")
+                extra.setdefault(method, {})[json.dumps(params)] = {"result": hex_text}
+        data = self._existing()  # read again at save time: merge into what is there now
+        into = data.setdefault(self.name, {})
+        for source in (self.entries, extra):
+            for method, calls in source.items():
+                into.setdefault(method, {}).update(calls)
+        _atomic_write_text(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n")
         return self.path
+
+    def _save_metadata(self, kind: str, block_hash: str | None, hex_text: str) -> bool:
+        spec = self._spec_by_hash.get(block_hash) if block_hash else None
+        if spec is None:
+            specs = set(self._spec_by_hash.values())
+            spec = next(iter(specs)) if len(specs) == 1 else None
+        if spec is None:
+            return False
+        fname = f"metadata_v14_spec{spec}.hex" if kind == "v14" else f"metadata_v15_spec{spec}_option.hex"
+        target = self.path.parent / fname
+        if target.exists():
+            try:
+                return target.read_text().strip() == hex_text.strip()
+            except OSError:
+                return False
+        _atomic_write_text(target, hex_text + "\n")
+        return True
 
     def close(self) -> None:
         try:
