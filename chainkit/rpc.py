@@ -46,8 +46,6 @@ REPLAY_MISSING_CODE = -32099
 #: Error codes nodes and their proxies use for "too many requests, try later": -32029 (the
 #: OnFinality/Dwellir-style rate limit), -32004 (limit exceeded), 429 (HTTP status passed on).
 RATE_LIMIT_CODES = frozenset({-32029, -32004, 429})
-#: A node's own "internal error" (jsonrpsee): the server failed, not the request.
-INTERNAL_ERROR_CODE = -32603
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 3  # after the first attempt, so 4 attempts in all
@@ -199,17 +197,13 @@ def _classify_error(method: str, params: list, error: Any, endpoint: str) -> Cha
 
 
 def is_transient_error(error: Any) -> bool:
-    """A JSON-RPC error that says "later", not "no": rate limits and the node's internal error."""
+    """A JSON-RPC error that says "later", not "no": a rate limit. Every other error is the
+    node's answer and final: nodes (Chopsticks among them) use -32603 for permanent failures
+    such as a runtime function that does not exist, so retrying it would only slow reads."""
     if not isinstance(error, dict):
         return False
-    code = error.get("code")
     low = str(error.get("message", "")).lower()
-    return (
-        code in RATE_LIMIT_CODES
-        or code == INTERNAL_ERROR_CODE
-        or "rate limit" in low
-        or "too many requests" in low
-    )
+    return error.get("code") in RATE_LIMIT_CODES or "rate limit" in low or "too many requests" in low
 
 
 def _recording_from_message(message: str) -> str:
