@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from taoaudit import fixtures
-
-FIXTURES = Path(fixtures.__file__).resolve().parent
-RECORDING = FIXTURES / "localnet" / "recording" / "chainkit_spec103.json"
+from taoaudit.fixtures import BUNDLED_RECORDING as RECORDING
+from taoaudit.fixtures import HERE as FIXTURES
 
 
 def default_case_path() -> Path:
