@@ -307,7 +307,11 @@ class RecordingTransport:
         for m in msg if isinstance(msg, list) else [msg]:
             if isinstance(m, dict) and m.get("id") in self._pending:
                 method, params = self._pending.pop(m["id"])
-                if not is_transient_error(m.get("error")):  # a retry follows; record its answer
+                error = m.get("error")
+                # A rate limit is followed by a retry (record its answer instead); a replay's
+                # "not recorded" is no answer of the chain's at all.
+                missing = isinstance(error, dict) and error.get("code") == REPLAY_MISSING_CODE
+                if not (is_transient_error(error) or missing):
                     self._record(method, params, m)
         return text
 
