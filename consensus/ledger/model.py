@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
+import numpy as np
+
 
 class Token(str, Enum):
     """The unit a credit is paid in; TAO and a subnet's alpha are never added together."""
@@ -201,3 +203,20 @@ def total_by_token(credits: Iterable[Credit]) -> dict[Token, int]:
     for c in credits:
         out[c.token] = out.get(c.token, 0) + int(c.rao)
     return out
+
+
+def credit_columns(ledger: Ledger) -> dict[str, np.ndarray]:
+    """The credits as typed columns (numpy; ``pyarrow.table(...)`` or ``pandas.DataFrame`` take
+    them as they are): SS58 strings and kind/token names as ``str``, ``rao`` as ``uint64``."""
+
+    rows = ledger.credits
+    return {
+        "netuid": np.full(len(rows), ledger.netuid, dtype=np.uint16),
+        "epoch_block": np.full(len(rows), ledger.epoch_block, dtype=np.uint64),
+        "hotkey": np.array([c.hotkey for c in rows], dtype=str),
+        "coldkey": np.array([c.coldkey for c in rows], dtype=str),
+        "kind": np.array([c.kind.value for c in rows], dtype=str),
+        "token": np.array([c.token.value for c in rows], dtype=str),
+        "rao": np.array([c.rao for c in rows], dtype=np.uint64),
+        "block": np.array([c.block for c in rows], dtype=np.uint64),
+    }
