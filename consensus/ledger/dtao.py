@@ -49,7 +49,7 @@ from typing import Any, Callable, Hashable, Iterable
 from ..eras.table import era_for
 from ..errors import UnsupportedSpecError
 from ..fixedpoint import I64F64, I96F32, U64F64, U64_MAX, U96F32, U16_MAX
-from .model import Credit, CreditKind, Ledger, RemainderPart, Token
+from .model import Credit, CreditKind, ExpectedChange, Ledger, RemainderPart, Token
 
 Account = Hashable
 
@@ -557,3 +557,53 @@ def payout(spec_version: int, before: PayoutState, pending: Pending,
     )
     ledger.check_sums()
     return Payout(ledger, state, routes, recycled_ck)
+
+
+# -- what the payout leaves in storage, for reconciliation ----------------------------------
+#: which account each position of these storage keys is (extends reconcile.KEY_ROLES)
+KEY_ROLES: dict[str, tuple[str, ...]] = {
+    "TotalHotkeyAlpha": ("hotkey", "netuid"),
+    "Alpha": ("hotkey", "coldkey", "netuid"),  # the coldkey's stake value in rao (share pool)
+    "AlphaShares": ("hotkey", "coldkey", "netuid"),  # the raw U64F64 share bits
+    "TotalHotkeyShares": ("hotkey", "netuid"),
+    "AlphaDividendsPerSubnet": ("hotkey",),
+    "RootAlphaDividendsPerSubnet": ("hotkey",),
+    "TotalHotkeyAlphaLastEpoch": ("hotkey",),
+    "RootClaimable": ("hotkey", "netuid"),  # I96F32 raw bits of this subnet's entry
+}
+
+def storage_entries(state: PayoutState) -> dict[tuple[str, tuple[str, ...]], int]:
+    """Every non-zero storage value of ``state`` the payout can move, keyed by (item, key in labels)."""
+    lab, n = state.label, str(state.netuid)
+    out: dict[tuple[str, tuple[str, ...]], int] = {}
+    for (h, netuid), v in state.total_hotkey_alpha.items():
+        out[("TotalHotkeyAlpha", (lab(h), str(netuid)))] = int(v)
+    for (h, c), bits in state.alpha_shares.items():
+        out[("AlphaShares", (lab(h), lab(c), n))] = int(bits)
+        out[("Alpha", (lab(h), lab(c), n))] = state.stake_of(h, c)
+    for h, bits in state.total_hotkey_shares.items():
+        out[("TotalHotkeyShares", (lab(h), n))] = int(bits)
+    for item, values in (("AlphaDividendsPerSubnet", state.alpha_dividends_per_subnet),
+                         ("RootAlphaDividendsPerSubnet", state.root_alpha_dividends_per_subnet),
+                         ("TotalHotkeyAlphaLastEpoch", state.total_hotkey_alpha_last_epoch)):
+        for h, v in values.items():
+            out[(item, (lab(h),))] = int(v)
+    for h, bits in state.root_claimable.items():
+        out[("RootClaimable", (lab(h), n))] = int(bits)
+    return {k: v for k, v in out.items() if v}  # a zero reads as an absent entry (ValueQuery)
+
+
+def expected_changes(before: PayoutState, after: PayoutState, credits: Iterable[Credit]) -> list[ExpectedChange]:
+    """The change the payout makes to every entry of ``storage_entries`` (absent = 0), with the
+    kinds of the credits that land on its hotkey (and coldkey)."""
+    b, a = storage_entries(before), storage_entries(after)
+    credits = list(credits)
+    out = []
+    for (item, key) in sorted(set(b) | set(a)):
+        hot = key[0]
+        cold = key[1] if item in ("Alpha", "AlphaShares") else None
+        kinds = tuple(sorted({c.kind for c in credits if c.hotkey == hot and (cold is None or c.coldkey == cold)
+                              and (c.coldkey or c.kind is not CreditKind.ROOT_DIVIDEND or item == "RootClaimable")},
+                             key=lambda k: k.value))
+        out.append(ExpectedChange(item, key, Token.ALPHA, a.get((item, key), 0) - b.get((item, key), 0), kinds))
+    return out
