@@ -201,16 +201,21 @@ def epoch(ctx: click.Context, case_files: tuple[Path, ...], more_cases: tuple[Pa
 @click.option("--epoch", "epoch_block", type=int, help="Verify the epoch that ran at exactly this block.")
 @click.option("--snapshot", type=click.Path(path_type=Path), help="Verify a saved epoch snapshot offline.")
 @click.option("--reference", is_flag=True, help="Pure-Python reference instead of the numba kernels.")
+@click.option("--ledger", "with_ledger", is_flag=True,
+              help="Also reconcile the epoch's emission ledger with the chain's stakes (see `taoaudit ledger`).")
 @common_options
 @click.pass_context
 @library_errors
 def verify(ctx: click.Context, netuid: int | None, block: str | None, epoch_block: int | None,
-           snapshot: Path | None, reference: bool) -> None:
+           snapshot: Path | None, reference: bool, with_ledger: bool = False) -> None:
     """Recompute one epoch and diff every stored output per UID against the chain."""
     from taoaudit.chainkit import audit as lib
 
     s = Settings(ctx)
     engine = s.engine(reference)
+    led = None
+    if snapshot is not None and with_ledger:
+        raise Fail("--ledger reads the payout from a chain; it cannot be used with --snapshot")
     if snapshot is not None:
         result = lib.verify_snapshot(snapshot, engine=engine)
     else:
@@ -220,13 +225,19 @@ def verify(ctx: click.Context, netuid: int | None, block: str | None, epoch_bloc
             raise Fail("give --block or --epoch, not both")
         chain = s.chain()
         result = lib.verify(chain, netuid, block=_block_arg(block), epoch=epoch_block, engine=engine)
+        if with_ledger:
+            from taoaudit.chainkit.ledger import epoch_ledger
+
+            led = epoch_ledger(chain, netuid, result.epoch_block)
         _finish_recording(chain)
     if s.json:
-        emit_json(result.to_json())
+        emit_json(result.to_json() if led is None else {**result.to_json(), "ledger": ledger_face.ledger_json(led)})
     else:
         render.verify_result(s.console, result, engine)
+        if led is not None:
+            ledger_face.render_ledger(s.console, led, full=False)
         s.footer()
-    sys.exit(EXIT_OK if result.ok else EXIT_MISMATCH)
+    sys.exit(EXIT_OK if result.ok and (led is None or not led.differences) else EXIT_MISMATCH)
 
 
 def _block_arg(block: str | None) -> int | str | None:
@@ -486,3 +497,9 @@ def snapshot_export(ctx: click.Context, path: Path, out: Path, fmt: str) -> None
         emit_json({"path": str(written), "format": fmt, "kind": kind})
     else:
         s.console.print(f"exported {kind} snapshot to {written}")
+
+
+# `taoaudit ledger` lives in its own module (it imports the helpers above).
+from . import ledger as ledger_face  # noqa: E402
+
+main.add_command(ledger_face.ledger)
