@@ -25,6 +25,8 @@ from taoaudit.consensus.registry import run_epoch
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "coinbase"
 SHARE_POOL = json.loads((FIXTURES / "share_pool.json").read_text())
 COINBASE = json.loads((FIXTURES / "coinbase.json").read_text())
+CHILDREN = json.loads((FIXTURES / "children.json").read_text())
+CLAIM_ROOT = json.loads((FIXTURES / "claim_root.json").read_text())
 NETUID = 1
 
 
@@ -75,7 +77,9 @@ def test_counts_per_file() -> None:
     """Transcribed / not transcribed per source file (the report's figures)."""
     assert (len(SHARE_POOL["cases"]), len(SHARE_POOL["not_transcribed"])) == (13, 1)
     assert (len(COINBASE["cases"]), len(COINBASE["not_transcribed"])) == (27, 39)
-    for doc in (SHARE_POOL, COINBASE):
+    assert (len(CHILDREN["cases"]), len(CHILDREN["not_transcribed"])) == (0, 66)
+    assert (len(CLAIM_ROOT["cases"]), len(CLAIM_ROOT["not_transcribed"])) == (2, 21)
+    for doc in (SHARE_POOL, COINBASE, CHILDREN, CLAIM_ROOT):
         assert len(doc["source"]["commit"]) == 40
         for case in doc["cases"] + doc["not_transcribed"]:
             assert case["test"].startswith("test_") and case["line"] > 0
@@ -166,7 +170,8 @@ def test_coinbase(case: dict) -> None:
 # -- distribute_emission: the whole payout after an epoch -----------------------------------
 def drain_state(spec: dict) -> tuple[dtao.PayoutState, list[int]]:
     """The mock subnet a drain test builds: registrations, stakes (through the share pool), children."""
-    s = dtao.PayoutState(netuid=NETUID, default_account=0, tao_weight=spec["tao_weight"], ck_burn=spec["ck_burn"])
+    s = dtao.PayoutState(netuid=NETUID, default_account=0, tao_weight=spec["tao_weight"], ck_burn=spec["ck_burn"],
+                         subnet_owner=spec.get("subnet_owner"), subnet_owner_hotkey=spec.get("subnet_owner_hotkey"))
     registered = list(spec["registered"])
     s.owner = {int(h): c for h, c in spec["owner"].items()}
     for h in registered:  # registration creates the account: OwnedHotkeys[coldkey] gets the hotkey
@@ -213,10 +218,13 @@ def epoch_emission(s: dtao.PayoutState, registered: list[int], rao: int) -> list
     return [(h, int(out.server_emission[i]), int(out.validator_emission[i])) for i, h in enumerate(registered)]
 
 
-@pytest.mark.parametrize("case", [c for c in COINBASE["cases"] if c["call"] == "distribute_emission"],
-                         ids=lambda c: c["test"])
+DRAINS = [c for c in COINBASE["cases"] + CLAIM_ROOT["cases"] if c["call"] == "distribute_emission"]
+
+
+@pytest.mark.parametrize("case", DRAINS, ids=lambda c: c["test"])
 def test_distribute_emission(case: dict) -> None:
     state, registered = drain_state(case["state"])
+    remembered: dict[str, float] = {}
     for step in case["steps"]:
         if "distribute" in step:
             pending = dtao.Pending(*step["distribute"])
@@ -225,6 +233,9 @@ def test_distribute_emission(case: dict) -> None:
         elif "set_childkey_take" in step:
             hot, take = step["set_childkey_take"]
             state.childkey_take[hot] = take
+        elif "remember" in step:
+            what, *keys = step["remember"].split(":")
+            remembered[step["remember"]] = observe(state, what, [int(k) for k in keys])
         else:
             what, *keys = step["check"].split(":")
             ks = [int(k) for k in keys]
@@ -234,10 +245,14 @@ def test_distribute_emission(case: dict) -> None:
                 step = {**step, **({"eq": I64F64.from_int(step["eq"])} if "eq" in step else {})}
             else:
                 value = observe(state, what, ks)
+            if "eq_remembered" in step:
+                step = {**step, "eq": remembered[step["check"]]}
+            if "target_plus_remembered" in step:
+                step = {**step, "target": step["target_plus_remembered"] + remembered[step["check"]]}
             check(value, step)
 
 
-def observe(state: dtao.PayoutState, what: str, ks: list[int]) -> int:
+def observe(state: dtao.PayoutState, what: str, ks: list[int]) -> float:
     """One value a drain test asserts on (absent entries read as 0, as ValueQuery does)."""
     if what == "coldkey_stake":
         return state.stake_of(ks[0], ks[1])
@@ -247,4 +262,8 @@ def observe(state: dtao.PayoutState, what: str, ks: list[int]) -> int:
         return state.stake(ks[0], 0)
     if what == "alpha_dividends_per_subnet":
         return state.alpha_dividends_per_subnet.get(ks[0], 0)
+    if what == "root_alpha_dividends_per_subnet":
+        return state.root_alpha_dividends_per_subnet.get(ks[0], 0)
+    if what == "root_claimable":  # I96F32 -> f64, exact for these magnitudes
+        return state.root_claimable.get(ks[0], 0) / (1 << 32)
     raise AssertionError(f"unknown check {what}")
