@@ -20,14 +20,15 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .model import EpochInputs, EpochOutputs, Hyperparameters, SparseRows, U64_MAX
+from .errors import EpochInputError
+from .model import CONSENSUS_MODES, EpochInputs, EpochOutputs, Hyperparameters, SparseRows, U64_MAX
 
 SNAPSHOT_FORMAT = "epoch-snapshot/1"
 ORACLE_103_FORMAT = "oracle-epoch-case/103"
 
 
-class CaseFormatError(ValueError):
-    """A case file that cannot be read as an epoch case."""
+class CaseFormatError(EpochInputError):
+    """A case file that cannot be read as an epoch case (one line, fit for ``error:``)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,32 @@ def _ints(v: Any, where: str, hi: int = U64_MAX) -> list[int]:
     return [_int(x, f"{where}[{i}]", 0, hi) for i, x in enumerate(v)]
 
 
+def _bool(v: Any, where: str) -> bool:
+    """A JSON boolean: the string "false" or the number 0 is not one (both read as true in Python)."""
+    if not isinstance(v, bool):
+        raise CaseFormatError(f"{where}: expected true or false, got {type(v).__name__}")
+    return v
+
+
+def _sized(values: list[int], n: int, where: str) -> list[int]:
+    """Per-UID vectors of the format have exactly one entry per UID."""
+    if len(values) != n:
+        raise CaseFormatError(f"{where}: expected {n} entries (one per UID), got {len(values)}")
+    return values
+
+
+def _alpha_values(v: Any, where: str) -> tuple[int, int]:
+    if not (isinstance(v, list) and len(v) == 2):
+        raise CaseFormatError(f"{where}: expected [alpha_low, alpha_high]")
+    return _int(v[0], f"{where}[0]", 0, 0xFFFF), _int(v[1], f"{where}[1]", 0, 0xFFFF)
+
+
+def _consensus_mode(v: Any, where: str) -> str:
+    if v not in CONSENSUS_MODES:
+        raise CaseFormatError(f"{where}: expected one of {', '.join(CONSENSUS_MODES)}, got {v!r}")
+    return v
+
+
 def _bools(v: Any, where: str) -> list[bool]:
     if not isinstance(v, list) or not all(isinstance(x, bool) for x in v):
         raise CaseFormatError(f"{where}: expected a list of booleans")
@@ -71,10 +98,9 @@ def _rows(v: Any, n: int, where: str) -> SparseRows:
         raise CaseFormatError(f"{where}: expected an object {{uid: [[col, value], ...]}}")
     rows: list[Any] = [None] * n
     for k, row in v.items():
-        try:
-            uid = int(k)
-        except (TypeError, ValueError):
-            raise CaseFormatError(f"{where}: row key {k!r} is not a uid") from None
+        if not (isinstance(k, str) and k.isdigit() and k.isascii()):
+            raise CaseFormatError(f"{where}: row key {k!r} is not a uid")
+        uid = int(k)
         if not isinstance(row, list):
             raise CaseFormatError(f"{where}[{k}]: expected a list of [col, value] pairs")
         pairs = []
@@ -87,22 +113,40 @@ def _rows(v: Any, n: int, where: str) -> SparseRows:
     return SparseRows.from_rows(rows)
 
 
-def snapshot_inputs(snap: Mapping[str, Any], where: str = "input_snapshot") -> EpochInputs:
-    """The vectors' ``input_snapshot`` (vectors README §2.1) as :class:`EpochInputs`."""
+def snapshot_inputs(
+    snap: Mapping[str, Any], where: str = "input_snapshot", *, consensus_modes: bool = False
+) -> EpochInputs:
+    """The vectors' ``input_snapshot`` (vectors README §2.1) as :class:`EpochInputs`.
+
+    ``consensus_modes`` (spec >= 446, ``epoch-snapshot-459``): ``consensus_prev`` and
+    ``hyperparameters.liquid_alpha_consensus_mode`` are required; before, they must be absent
+    from the runtime and are ignored when a file carries them.
+    """
+    if not isinstance(snap, Mapping):
+        raise CaseFormatError(f"{where}: expected an object")
     n = _int(_get(snap, "n", where), f"{where}.n", 0, 0xFFFF)
     hp_raw = _get(snap, "hyperparameters", where)
+    if not isinstance(hp_raw, Mapping):
+        raise CaseFormatError(f"{where}.hyperparameters: expected an object")
     w = f"{where}.hyperparameters"
-    alpha_values = _get(hp_raw, "alpha_values", w)
+    alpha_low, alpha_high = _alpha_values(_get(hp_raw, "alpha_values", w), f"{w}.alpha_values")
     owner = hp_raw.get("owner_uid")
+    mode = "auto"
+    consensus_prev = None
+    if consensus_modes:
+        mode = _consensus_mode(_get(hp_raw, "liquid_alpha_consensus_mode", w), f"{w}.liquid_alpha_consensus_mode")
+        consensus_prev = np.asarray(
+            _ints(_get(snap, "consensus_prev", where), f"{where}.consensus_prev", 0xFFFF), dtype=np.uint16
+        )
     hp = Hyperparameters(
         tempo=_int(_get(hp_raw, "tempo", w), f"{w}.tempo", 0, 0xFFFF),
         kappa=_int(_get(hp_raw, "kappa", w), f"{w}.kappa", 0, 0xFFFF),
         bonds_penalty=_int(_get(hp_raw, "bonds_penalty", w), f"{w}.bonds_penalty", 0, 0xFFFF),
         bonds_moving_average=_int(_get(hp_raw, "bonds_moving_average", w), f"{w}.bonds_moving_average"),
-        yuma3=bool(_get(hp_raw, "yuma3", w)),
-        liquid_alpha=bool(_get(hp_raw, "liquid_alpha", w)),
-        alpha_low=_int(alpha_values[0], f"{w}.alpha_values[0]", 0, 0xFFFF),
-        alpha_high=_int(alpha_values[1], f"{w}.alpha_values[1]", 0, 0xFFFF),
+        yuma3=_bool(_get(hp_raw, "yuma3", w), f"{w}.yuma3"),
+        liquid_alpha=_bool(_get(hp_raw, "liquid_alpha", w), f"{w}.liquid_alpha"),
+        alpha_low=alpha_low,
+        alpha_high=alpha_high,
         alpha_sigmoid_steepness=_int(
             _get(hp_raw, "alpha_sigmoid_steepness", w), f"{w}.alpha_sigmoid_steepness", -32768, 32767
         ),
@@ -112,9 +156,10 @@ def snapshot_inputs(snap: Mapping[str, Any], where: str = "input_snapshot") -> E
         activity_cutoff_factor_milli=_int(
             _get(hp_raw, "activity_cutoff_factor_milli", w), f"{w}.activity_cutoff_factor_milli", 0, 0xFFFFFFFF
         ),
-        commit_reveal_enabled=bool(hp_raw.get("commit_reveal_enabled", False)),
+        commit_reveal_enabled=_bool(hp_raw.get("commit_reveal_enabled", False), f"{w}.commit_reveal_enabled"),
         owner_uid=None if owner is None else _int(owner, f"{w}.owner_uid", 0, 0xFFFF),
         last_mechanism_step_block=_int(hp_raw.get("last_mechanism_step_block", 0), f"{w}.last_mechanism_step_block"),
+        liquid_alpha_consensus_mode=mode,
     )
     commit = snap.get("commit_blocks")
     return EpochInputs(
@@ -124,14 +169,25 @@ def snapshot_inputs(snap: Mapping[str, Any], where: str = "input_snapshot") -> E
         hyperparameters=hp,
         last_update=np.asarray(_ints(_get(snap, "last_update", where), f"{where}.last_update"), dtype=np.uint64),
         block_at_registration=np.asarray(
-            _ints(_get(snap, "block_at_registration", where), f"{where}.block_at_registration"), dtype=np.uint64
+            _sized(_ints(_get(snap, "block_at_registration", where), f"{where}.block_at_registration"), n,
+                   f"{where}.block_at_registration"),
+            dtype=np.uint64,
         ),
         validator_permit=np.asarray(_bools(_get(snap, "validator_permit", where), f"{where}.validator_permit"), dtype=bool),
-        stake_alpha=np.asarray(_ints(_get(snap, "stake_alpha", where), f"{where}.stake_alpha"), dtype=np.uint64),
-        stake_tao=np.asarray(_ints(_get(snap, "stake_tao", where), f"{where}.stake_tao"), dtype=np.uint64),
+        stake_alpha=np.asarray(
+            _sized(_ints(_get(snap, "stake_alpha", where), f"{where}.stake_alpha"), n, f"{where}.stake_alpha"),
+            dtype=np.uint64,
+        ),
+        stake_tao=np.asarray(
+            _sized(_ints(_get(snap, "stake_tao", where), f"{where}.stake_tao"), n, f"{where}.stake_tao"),
+            dtype=np.uint64,
+        ),
         weights=_rows(_get(snap, "weights", where), n, f"{where}.weights"),
         bonds=_rows(_get(snap, "bonds", where), n, f"{where}.bonds"),
-        commit_blocks=None if commit is None else np.asarray(_ints(commit, f"{where}.commit_blocks"), dtype=np.uint64),
+        commit_blocks=None if commit is None else np.asarray(
+            _sized(_ints(commit, f"{where}.commit_blocks"), n, f"{where}.commit_blocks"), dtype=np.uint64
+        ),
+        consensus_prev=consensus_prev,
     )
 
 
@@ -175,17 +231,32 @@ def load_case(path: str | Path) -> EpochCase:
     """Read one case file; every problem is a :class:`CaseFormatError` with a one-line reason."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise CaseFormatError(f"{p}: cannot read ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise CaseFormatError(f"{p}: not UTF-8 text (byte {e.start})") from None
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as e:
         raise CaseFormatError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except RecursionError:
+        raise CaseFormatError(f"{p}: JSON nested too deeply") from None
     try:
         return parse_case(raw)
     except CaseFormatError as e:
         raise CaseFormatError(f"{p}: {e}") from None
+
+
+def _reads_consensus_modes(spec_version: int) -> bool:
+    """Whether the era of the case's spec reads the spec-446 inputs (a spec newer than the table
+    is read as the newest era, which may be assumed when it runs)."""
+    from .eras.table import ERAS, NEWEST_SPEC
+
+    if spec_version > NEWEST_SPEC:
+        return bool(ERAS[-1].rules and ERAS[-1].rules.liquid_alpha_consensus_modes)
+    era = next((e for e in ERAS if e.covers(spec_version)), None)
+    return bool(era is not None and era.rules is not None and era.rules.liquid_alpha_consensus_modes)
 
 
 def parse_case(raw: Any) -> EpochCase:
@@ -196,7 +267,7 @@ def parse_case(raw: Any) -> EpochCase:
     spec = _int(_get(runtime, "spec_version", "runtime"), "runtime.spec_version", 0, 0xFFFFFFFF)
     case_id = str(raw.get("case_id", "?"))
     if fmt == SNAPSHOT_FORMAT:
-        inputs = snapshot_inputs(_get(raw, "input_snapshot", "case"))
+        inputs = snapshot_inputs(_get(raw, "input_snapshot", "case"), consensus_modes=_reads_consensus_modes(spec))
     elif fmt == ORACLE_103_FORMAT:
         inputs = oracle103_inputs(raw)
     else:
@@ -255,22 +326,27 @@ class CaseResult:
     variant: str
     outputs: dict[str, Any]  # in the case format's names and shapes
     mismatches: list | None  # None when the case carries no expected outputs
+    era: str = ""  # the era table's name for the rules that ran
+    assumed: str | None = None  # "era assumed, not verified for spec N" under assume_era
 
     @property
     def matches(self) -> bool:
         return not self.mismatches
 
 
-def run_case(case: EpochCase, engine: str = "reference") -> CaseResult:
-    """Recompute a case with the variant its spec version selects and diff the expectations."""
+def run_case(case: EpochCase, engine: str = "reference", assume_era: str | None = None) -> CaseResult:
+    """Recompute a case with the variant its spec version selects and diff the expectations.
+
+    A spec newer than the era table is refused unless ``assume_era="latest"``; the result then
+    carries ``assumed``."""
     from .diff import compare_outputs
     from .registry import run_epoch, variant_for
 
-    variant = variant_for(case.spec_version)
-    out = run_epoch(case.inputs, case.spec_version, engine=engine)  # type: ignore[arg-type]
+    variant = variant_for(case.spec_version, assume_era)
+    out = run_epoch(case.inputs, case.spec_version, engine=engine, assume_era=assume_era)  # type: ignore[arg-type]
     if case.format == ORACLE_103_FORMAT:
         outputs = oracle103_outputs_json(out, case.inputs.hotkeys)
     else:
         outputs = snapshot_outputs_json(out)
     mismatches = None if case.expected is None else compare_outputs(case.expected, outputs)
-    return CaseResult(case, variant.name, outputs, mismatches)
+    return CaseResult(case, variant.name, outputs, mismatches, variant.era.name, variant.label)

@@ -358,14 +358,16 @@ def compute_bonds(
     alpha_high_u16: int,
     alpha_sigmoid_steepness: int,
     bonds_moving_average: int,
+    liquid_consensus: Sequence[int] | None = None,
 ) -> Dense:
     """`compute_bonds` (dense): liquid-alpha `mat_ema_alpha` when enabled and some consensus
-    entry is non-zero, else `mat_ema` with the constant alpha 1 − BondsMovingAverage/10^6."""
+    entry is non-zero, else `mat_ema` with the constant alpha 1 − BondsMovingAverage/10^6.
+    ``liquid_consensus`` (spec >= 446) is what the sigmoid reads instead of ``consensus``."""
     if liquid_alpha and consensus and any(c != 0 for c in consensus):
         alphas = compute_liquid_alpha_values(
             weights,
             bonds,
-            consensus,
+            consensus if liquid_consensus is None else liquid_consensus,
             u16_proportion_to_fixed(alpha_low_u16),
             u16_proportion_to_fixed(alpha_high_u16),
             I32F32.from_int(alpha_sigmoid_steepness),

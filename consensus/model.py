@@ -9,11 +9,14 @@ on that order (see yuma-spec §4.9, §12.17).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Iterable, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
 U64_MAX = (1 << 64) - 1
+
+#: ``LiquidAlphaConsensusMode`` (spec >= 446) by SCALE index: Current = 0, Previous = 1, Auto = 2.
+CONSENSUS_MODES: tuple[str, ...] = ("current", "previous", "auto")
 
 
 @dataclass(frozen=True)
@@ -64,18 +67,6 @@ class SparseRows:
         )
 
     @classmethod
-    def from_mapping(
-        cls, mapping: Mapping[str | int, Sequence[Sequence[int]]], n_rows: int
-    ) -> "SparseRows":
-        """From ``{uid: [[col, value], ...]}`` (JSON keys may be strings); rows >= n_rows dropped."""
-        rows: list[Sequence[Sequence[int]] | None] = [None] * n_rows
-        for k, row in mapping.items():
-            i = int(k)
-            if 0 <= i < n_rows:
-                rows[i] = row
-        return cls.from_rows(rows)
-
-    @classmethod
     def empty(cls, n_rows: int) -> "SparseRows":
         return cls.from_rows([None] * n_rows)
 
@@ -122,6 +113,8 @@ class Hyperparameters:
     commit_reveal_enabled: bool = False
     owner_uid: int | None = None
     last_mechanism_step_block: int = 0
+    # Spec >= 446: "current", "previous" or "auto" (the storage default); see CONSENSUS_MODES.
+    liquid_alpha_consensus_mode: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -146,6 +139,9 @@ class EpochInputs:
     commit_blocks: np.ndarray | None = None  # u64 per uid (u64::MAX = none), CR mask input
     netuid: int = 1
     hotkeys: tuple[str, ...] | None = None
+    # Spec >= 446: the netuid's stored ``Consensus`` (u16 parts) before the epoch, any length;
+    # None = not read (eras before 446; refused when a 446+ epoch needs it).
+    consensus_prev: np.ndarray | None = None
 
     def with_changes(self, **changes: object) -> "EpochInputs":
         return replace(self, **changes)
@@ -176,15 +172,3 @@ class EpochOutputs:
 
     def field_names(self) -> list[str]:
         return [f.name for f in fields(self) if getattr(self, f.name) is not None]
-
-
-def u64_array(values: Iterable[int]) -> np.ndarray:
-    return np.asarray([int(v) for v in values], dtype=np.uint64)
-
-
-def u16_array(values: Iterable[int]) -> np.ndarray:
-    return np.asarray([int(v) for v in values], dtype=np.uint16)
-
-
-def bool_array(values: Iterable[bool]) -> np.ndarray:
-    return np.asarray([bool(v) for v in values], dtype=bool)

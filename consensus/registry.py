@@ -1,64 +1,55 @@
-"""Which epoch variant a runtime spec version runs, and one entry point to run it."""
+"""Which epoch variant a runtime spec version runs (from the era table), and one entry point to run it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable, Literal
 
-from .eras.mainline import MainlineRules, epoch_mainline
+from .eras.mainline import epoch_mainline
 from .eras.spec103 import epoch_spec103
-from .errors import UnsupportedSpecError
+from .eras.table import ERAS, NEWEST_SPEC, Era, EpochRules, assumed_label, resolve_era, supported_ranges
 from .model import EpochInputs, EpochOutputs
 
-Engine = Literal["reference", "numba"]
+Engine = Literal["reference", "numba", "auto"]  # auto: by size, see consensus.engines
+
+__all__ = [
+    "ERAS", "NEWEST_SPEC", "EraVariant", "run_epoch", "supported_ranges", "variant_for",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
 class EraVariant:
-    """An epoch variant and the inclusive range of spec versions whose runtime it reproduces."""
+    """The epoch function a spec runs (``name``: "spec103" / "mainline") and the era behind it."""
 
-    name: str
-    first_spec: int
-    last_spec: int
-    description: str
+    era: Era
+    spec_version: int
+    assumed: bool = False  # spec newer than the table, run under the newest era on request
 
-    def covers(self, spec_version: int) -> bool:
-        return self.first_spec <= spec_version <= self.last_spec
+    @property
+    def name(self) -> str:
+        return self.era.variant
 
-    def span(self) -> str:
-        if self.first_spec == self.last_spec:
-            return str(self.first_spec)
-        return f"{self.first_spec}–{self.last_spec}"
+    @property
+    def rules(self) -> EpochRules | None:
+        return self.era.rules
 
-
-SPEC103 = EraVariant(
-    "spec103", 103, 103,
-    "2023 single-token epoch (subtensor 6541a9f41): Rank/Trust/PruningScores, no permit-masked stake",
-)
-MAINLINE = EraVariant(
-    "mainline", 273, 425,
-    "dTAO production epoch_mechanism (reference 14bc6f9f, spec 425) with the era switches of yuma-spec §10",
-)
-VARIANTS: tuple[EraVariant, ...] = (SPEC103, MAINLINE)
+    @property
+    def label(self) -> str | None:
+        """"era assumed, not verified for spec N" when assumed, else None."""
+        return assumed_label(self.spec_version) if self.assumed else None
 
 
-def supported_ranges() -> str:
-    return ", ".join(v.span() for v in VARIANTS)
+def variant_for(spec_version: int, assume_era: str | None = None) -> EraVariant:
+    """The variant of ``spec_version``; a spec newer than the newest era is refused
+    (UnsupportedSpecError naming it) unless ``assume_era="latest"``."""
+    era, assumed = resolve_era(spec_version, assume_era)
+    return EraVariant(era, spec_version, assumed)
 
 
-def variant_for(spec_version: int) -> EraVariant:
-    for v in VARIANTS:
-        if v.covers(spec_version):
-            return v
-    raise UnsupportedSpecError(
-        f"runtime spec {spec_version} is not supported (supported specs: {supported_ranges()})"
-    )
-
-
-def _reference(variant: EraVariant, spec_version: int) -> Callable[[EpochInputs, dict | None], EpochOutputs]:
-    if variant is SPEC103:
-        return epoch_spec103
-    rules = MainlineRules.for_spec(spec_version)
+def _reference(variant: EraVariant) -> Callable[[EpochInputs, dict | None], EpochOutputs]:
+    if variant.name == "spec103":
+        return lambda inputs, trace: epoch_spec103(inputs, trace)
+    rules = variant.rules
     return lambda inputs, trace: epoch_mainline(inputs, rules, trace)
 
 
@@ -68,14 +59,21 @@ def run_epoch(
     *,
     engine: Engine = "reference",
     trace: dict | None = None,
+    assume_era: str | None = None,
 ) -> EpochOutputs:
     """Recompute one subnet epoch exactly as the runtime of ``spec_version`` did.
 
     ``trace`` (reference engine only) receives the intermediate fixed-point vectors.
+    ``assume_era="latest"`` runs a spec newer than the table under the newest era's rules;
+    callers label such results with ``variant_for(spec, assume_era).label``.
     """
-    variant = variant_for(spec_version)
+    variant = variant_for(spec_version, assume_era)
+    if engine == "auto":
+        from .engines import choose_engine
+
+        engine = choose_engine(inputs)  # type: ignore[assignment]
     if engine == "numba" and trace is None:
         from . import kernels  # imported lazily: JIT compilation is not free
 
-        return kernels.run_epoch(inputs, variant.name, spec_version)
-    return _reference(variant, spec_version)(inputs, trace)
+        return kernels.run_epoch(inputs, variant.name, spec_version, rules=variant.rules)
+    return _reference(variant)(inputs, trace)

@@ -1,35 +1,80 @@
-"""Era selection and the rule switches that separate runtime eras (docs/eras.md)."""
+"""Era selection from the one era table, and the rule switches that separate runtime eras (docs/eras.md)."""
 
 from __future__ import annotations
-
-import dataclasses
 
 import numpy as np
 import pytest
 
-from taoaudit.consensus.cases import load_case
+from taoaudit.consensus.cases import load_case, parse_case, run_case
 from taoaudit.consensus.eras.mainline import MainlineRules, alpha_sigmoid, epoch_mainline
-from taoaudit.consensus.errors import UnsupportedSpecError
+from taoaudit.consensus.eras.table import ERAS, NEWEST_SPEC, REFUSED, EpochRules, era_for, resolve_era
+from taoaudit.consensus.errors import EpochInputError, UnsupportedSpecError
 from taoaudit.consensus.fixedpoint import I32F32, ONE, u16_proportion_to_fixed
-from taoaudit.consensus.registry import variant_for
+from taoaudit.consensus.registry import run_epoch, variant_for
 
 from .conftest import shared_path
 
+CASE_459 = shared_path("epoch-snapshot-459", "cases", "shared459-0000.json")  # auto, penalty 65535, LA on
 
-@pytest.mark.parametrize("spec, name", [(103, "spec103"), (273, "mainline"), (343, "mainline"), (425, "mainline")])
+
+@pytest.mark.parametrize("spec, name", [(103, "spec103"), (273, "mainline"), (343, "mainline"), (425, "mainline"),
+                                        (426, "mainline"), (446, "mainline"), (459, "mainline")])
 def test_variant_for_supported_specs(spec: int, name: str) -> None:
     assert variant_for(spec).name == name
 
 
-@pytest.mark.parametrize("spec", [0, 102, 104, 233, 272, 426, 10_000])
+@pytest.mark.parametrize("spec", [0, 102, 104, 233, 272, 460, 10_000])
 def test_unsupported_specs_name_the_supported_ranges(spec: int) -> None:
-    with pytest.raises(UnsupportedSpecError, match=r"supported specs: 103, 273–425"):
+    with pytest.raises(UnsupportedSpecError, match=r"supported specs: 103, 273–459"):
         variant_for(spec)
+
+
+def test_table_is_contiguous_ordered_and_sourced() -> None:
+    assert ERAS[0].span() == "103" and NEWEST_SPEC == 459
+    for before, after in zip(ERAS[1:], ERAS[2:]):
+        assert after.first_spec == before.last_spec + 1, (before.name, after.name)
+    assert all(e.sources and e.summary for e in ERAS)
+    assert len({e.name for e in ERAS}) == len(ERAS)
+    # every spec up to the newest is either an era or refused with a reason, never both
+    for spec in range(0, NEWEST_SPEC + 1):
+        eras = [e for e in ERAS if e.covers(spec)]
+        refused = [r for r in REFUSED if r.covers(spec)]
+        assert len(eras) + len(refused) == 1, spec
+
+
+BOUNDARIES = [(a, b) for a, b in zip(ERAS[1:], ERAS[2:])]
+
+
+@pytest.mark.parametrize("before, after", BOUNDARIES, ids=[f"{b.last_spec}|{a.first_spec}" for b, a in BOUNDARIES])
+def test_each_era_boundary_selects_different_rules(before, after) -> None:
+    last, first = before.last_spec, after.first_spec
+    assert era_for(last) is before and era_for(first) is after
+    assert EpochRules.for_spec(last) != EpochRules.for_spec(first)
+    assert EpochRules.for_spec(last) == before.rules and EpochRules.for_spec(first) == after.rules
+
+
+def test_boundary_445_446_switches_on_consensus_modes_only() -> None:
+    r445, r446 = EpochRules.for_spec(445), EpochRules.for_spec(446)
+    assert r445.liquid_alpha_consensus_modes is False and r446.liquid_alpha_consensus_modes is True
+    assert r445._replace(liquid_alpha_consensus_modes=True) == r446
+    assert EpochRules.for_spec(425) == r445  # 426–445 change nothing the epoch computes
+    assert EpochRules.for_spec(459) == r446 == EpochRules()
+
+
+def test_boundary_445_446_changes_the_numbers_of_a_previous_mode_epoch() -> None:
+    """The same inputs recompute to different outputs under the 445 and 446 rules, and the 446
+    result is the stored ground truth (the case is tagged differs_from_425)."""
+    case = load_case(CASE_459)
+    assert "differs_from_425" in case.raw["tags"]
+    at_446 = run_epoch(case.inputs, 446)
+    at_445 = run_epoch(case.inputs, 445)
+    assert at_446.dividends.tolist() == case.expected["dividends"]
+    assert at_445.bonds != at_446.bonds or at_445.dividends.tolist() != at_446.dividends.tolist()
 
 
 def test_rules_by_spec() -> None:
     r = MainlineRules.for_spec
-    assert r(425) == MainlineRules()
+    assert r(459) == MainlineRules()
     assert r(364).clamped_sigmoid_exp is False and r(365).clamped_sigmoid_exp is True
     assert r(364).writes_rank_trust_pruning and not r(365).writes_rank_trust_pruning
     assert [r(s).writes_stake_weight for s in (319, 320, 322, 323)] == [True, False, False, True]
@@ -37,6 +82,37 @@ def test_rules_by_spec() -> None:
     assert r(282).sigmoid_steepness_fix is False and r(283).sigmoid_steepness_fix is True
     assert r(296).commit_reveal_mask is False and r(297).commit_reveal_mask is True
     assert r(396).owner_exempt is False and r(422).dynamic_tempo is False
+    with pytest.raises(UnsupportedSpecError):
+        r(103)  # spec 103 runs its own function, without switches
+
+
+def test_newer_spec_is_refused_naming_the_newest() -> None:
+    with pytest.raises(UnsupportedSpecError, match=r"runtime spec 460 .*newest known spec 459"):
+        era_for(460)
+    raw = load_case(CASE_459).raw
+    case = parse_case({**raw, "runtime": {"spec_name": "node-subtensor", "spec_version": 460}})
+    with pytest.raises(UnsupportedSpecError, match="459"):
+        run_case(case)
+
+
+@pytest.mark.parametrize("engine", ["reference", "numba"])
+def test_assume_latest_runs_the_newest_rules_and_says_so(engine: str) -> None:
+    raw = load_case(CASE_459).raw
+    case = parse_case({**raw, "runtime": {"spec_name": "node-subtensor", "spec_version": 460}})
+    result = run_case(case, engine, assume_era="latest")
+    assert result.matches and result.era == ERAS[-1].name
+    assert result.assumed == "era assumed, not verified for spec 460"
+    assert resolve_era(459, "latest") == (ERAS[-1], False)  # a known spec is never "assumed"
+    assert variant_for(459, "latest").label is None
+    with pytest.raises(ValueError):
+        resolve_era(460, "newest")
+
+
+def test_previous_mode_without_the_stored_consensus_is_refused() -> None:
+    inputs = load_case(CASE_459).inputs.with_changes(consensus_prev=None)
+    for engine in ("reference", "numba"):
+        with pytest.raises(EpochInputError, match="consensus_prev"):
+            run_epoch(inputs, 459, engine=engine)
 
 
 def test_sigmoid_exp_clamp_matters_for_steep_curves() -> None:
@@ -53,7 +129,7 @@ def test_sigmoid_exp_clamp_matters_for_steep_curves() -> None:
 def test_pre_365_writes_rank_trust_and_pruning_scores() -> None:
     case = load_case(shared_path("epoch-snapshot", "cases", "shared-snap-0005.json"))
     new = epoch_mainline(case.inputs, MainlineRules.for_spec(425))
-    old = epoch_mainline(case.inputs, dataclasses.replace(MainlineRules(), writes_rank_trust_pruning=True))
+    old = epoch_mainline(case.inputs, MainlineRules.for_spec(425)._replace(writes_rank_trust_pruning=True))
     assert new.rank is None and new.trust is None and new.pruning_scores is None
     assert np.array_equal(old.rank, new.incentive)
     assert old.pruning_scores is not None and int(old.pruning_scores.max()) in (0, 65535)
@@ -66,7 +142,7 @@ def test_pre_320_leaves_rows_of_non_validators_alone() -> None:
     case = load_case(shared_path("epoch-snapshot", "cases", "shared-snap-0006.json"))
     inputs = case.inputs
     out_new = epoch_mainline(inputs, MainlineRules.for_spec(425))
-    out_old = epoch_mainline(inputs, dataclasses.replace(MainlineRules.for_spec(425), writes_all_bond_rows=False))
+    out_old = epoch_mainline(inputs, MainlineRules.for_spec(425)._replace(writes_all_bond_rows=False))
     old_permits = list(inputs.validator_permit) + [False] * inputs.n
     for uid in range(inputs.n):
         if out_new.validator_permit[uid] or old_permits[uid]:

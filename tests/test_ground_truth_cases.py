@@ -48,3 +48,36 @@ def test_epoch_snapshot_case(path) -> None:
     assert result.variant == "mainline"
     assert set(result.outputs) == set(result.case.expected)
     assert result.mismatches == [], _fail_message(result)
+
+
+# Spec 459 (Liquid Alpha consensus modes, spec 446 on): the same exactness, on both engines.
+SNAPSHOTS_459 = shared_files("*.json", "epoch-snapshot-459", "cases")
+
+
+def test_ground_truth_459_present() -> None:
+    assert len(SNAPSHOTS_459) >= 10
+
+
+@pytest.mark.parametrize("engine", ["reference", "numba"])
+@pytest.mark.parametrize("path", SNAPSHOTS_459, ids=lambda p: p.stem)
+def test_epoch_snapshot_459_case(path, engine) -> None:
+    case = load_case(path)
+    assert case.spec_version == 459
+    assert case.inputs.consensus_prev is not None
+    result = run_case(case, engine=engine)
+    assert result.variant == "mainline" and result.era == "consensus-modes" and result.assumed is None
+    assert set(result.outputs) == set(result.case.expected)
+    assert result.mismatches == [], _fail_message(result)
+
+
+@pytest.mark.parametrize("path", [p for p in SNAPSHOTS_459 if "differs_from_425" in load_case(p).raw["tags"]],
+                         ids=lambda p: p.stem)
+def test_459_cases_that_differ_from_425_need_the_new_inputs(path) -> None:
+    """Proof that the two new inputs are read: without them (the spec-445 rules) the case fails."""
+    case = load_case(path)
+    from taoaudit.consensus.cases import snapshot_outputs_json
+    from taoaudit.consensus.diff import compare_outputs
+    from taoaudit.consensus.registry import run_epoch
+
+    old = snapshot_outputs_json(run_epoch(case.inputs, 445))
+    assert compare_outputs(case.expected, old) != []

@@ -24,7 +24,6 @@ Stages that are the same code in both variants are imported from `consensus.eras
 
 from __future__ import annotations
 
-import dataclasses
 
 from .. import dense as dn
 from .. import sparse as sp
@@ -37,6 +36,7 @@ from ..fixedpoint import (
 from ..model import EpochInputs, EpochOutputs
 from .mainline import (
     MainlineRules,
+    consensus_for_liquid_alpha,
     per_uid_outputs,
     active_stake_of,
     activity_cutoff_blocks,
@@ -133,6 +133,7 @@ def epoch_dense(
             alpha_high_u16=hp.alpha_high,
             alpha_sigmoid_steepness=hp.alpha_sigmoid_steepness,
             bonds_moving_average=hp.bonds_moving_average,
+            liquid_consensus=consensus_for_liquid_alpha(inputs, consensus, rules) if hp.liquid_alpha else None,
         )
         ema_norm = dn.copy_matrix(ema_bonds)
         dn.inplace_col_normalize(ema_norm)
@@ -177,7 +178,7 @@ def epoch_dense(
             bond_rows[i] = []
 
     # The test-only dense path writes StakeWeight and never Rank/Trust/PruningScores.
-    dense_rules = dataclasses.replace(rules, writes_stake_weight=True, writes_rank_trust_pruning=False)
+    dense_rules = rules._replace(writes_stake_weight=True, writes_rank_trust_pruning=False)
     return per_uid_outputs(
         n, rao, dense_rules, active=active, permits_new=permits_new, stake=stake, consensus=consensus,
         incentive=incentive, dividends=dividends, validator_trust=validator_trust, combined=combined,

@@ -5,7 +5,6 @@ documents. Read side by side with `yuma-spec.md` §3: each stage is one small fu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,37 +27,16 @@ from ..fixedpoint import (
     fixed_to_fixed_u16_proportion,
     u16_proportion_to_fixed,
 )
+from ..errors import EpochInputError
 from ..model import EpochInputs, EpochOutputs, SparseRows
+from .table import EpochRules
 
 Matrix = sp.Matrix
 
 
-@dataclass(frozen=True)
-class MainlineRules:
-    """Which of the era's rule changes are in force (yuma-spec §10)."""
-
-    sigmoid_steepness_fix: bool = True  # spec >= 283: exponent (s / −100)·(d − ½), s an i16
-    commit_reveal_mask: bool = True  # spec >= 297
-    writes_all_bond_rows: bool = True  # spec >= 320: every UID gets a row, [] by default
-    # Written before 320, not by the 320–322 production epoch, again from 323.
-    writes_stake_weight: bool = True
-    writes_rank_trust_pruning: bool = False  # spec < 365
-    clamped_sigmoid_exp: bool = True  # spec >= 365: exp_safe; before, exp or 0 on overflow
-    owner_exempt: bool = True  # spec >= 397: owner passes the threshold, permits forced
-    dynamic_tempo: bool = True  # spec >= 423: cutoff factor, bonds mask from last epoch block
-
-    @classmethod
-    def for_spec(cls, spec_version: int) -> "MainlineRules":
-        return cls(
-            sigmoid_steepness_fix=spec_version >= 283,
-            commit_reveal_mask=spec_version >= 297,
-            writes_all_bond_rows=spec_version >= 320,
-            writes_stake_weight=spec_version < 320 or spec_version >= 323,
-            writes_rank_trust_pruning=spec_version < 365,
-            clamped_sigmoid_exp=spec_version >= 365,
-            owner_exempt=spec_version >= 397,
-            dynamic_tempo=spec_version >= 423,
-        )
+#: The rules record of the era table, under the name the reference has always used.
+MainlineRules = EpochRules
+_NEWEST = MainlineRules()
 
 
 # -- 3.1 activity -------------------------------------------------------------------------
@@ -196,7 +174,7 @@ def unclamped_exp(x: int) -> int:
 
 
 def alpha_sigmoid(
-    c: int, w: int, b: int, lo: int, hi: int, steepness: int, rules: MainlineRules = MainlineRules()
+    c: int, w: int, b: int, lo: int, hi: int, steepness: int, rules: MainlineRules = _NEWEST
 ) -> int:
     diff_buy = min(max(I32F32.sat_sub(w, c), 0), ONE)
     diff_sell = min(max(I32F32.sat_sub(b, w), 0), ONE)
@@ -221,7 +199,7 @@ def _merge_walk_value(row: list[tuple[int, int]], pos: int, j: int) -> tuple[int
 
 
 def liquid_alphas(
-    weights: Matrix, bonds: Matrix, consensus: list[int], hp: Any, rules: MainlineRules = MainlineRules()
+    weights: Matrix, bonds: Matrix, consensus: list[int], hp: Any, rules: MainlineRules = _NEWEST
 ) -> list[list[int]]:
     if len(weights) != len(bonds):
         return []
@@ -240,6 +218,45 @@ def liquid_alphas(
             row.append(alpha_sigmoid(c, w, b, lo, hi, steep, rules))
         alphas.append(row)
     return alphas
+
+
+def uses_previous_consensus(hp: Any, rules: MainlineRules) -> bool:
+    """Spec >= 446: whether LiquidAlphaConsensusMode selects the stored previous consensus
+    (`compute_consensus_for_liquid_alpha`, RaoFoundation/subtensor run_epoch.rs@76671f67)."""
+    if not rules.liquid_alpha_consensus_modes:
+        return False
+    mode = hp.liquid_alpha_consensus_mode
+    if mode == "current":
+        return False
+    if mode == "previous":
+        return True
+    if mode == "auto":
+        return hp.bonds_penalty == U16_MAX  # the raw u16, not the I32F32 penalty
+    raise EpochInputError(f"liquid_alpha_consensus_mode {mode!r} is not one of current, previous, auto")
+
+
+def previous_consensus(inputs: EpochInputs, n: int) -> list[int] | None:
+    """The stored Consensus (u16 parts) as I32F32 `v / 65535`, zero-padded or truncated to n;
+    None when nothing is stored (the runtime then keeps the current consensus)."""
+    stored = inputs.consensus_prev
+    if stored is None:
+        raise EpochInputError(
+            "this epoch reads the previously stored Consensus (liquid-alpha consensus mode "
+            "previous/auto), but the inputs carry no consensus_prev"
+        )
+    if len(stored) == 0:
+        return None
+    denom = I32F32.from_int(U16_MAX)
+    prev = [I32F32.safe_div(I32F32.from_int(int(v)), denom) for v in stored[:n]]
+    return prev + [0] * (n - len(prev))
+
+
+def consensus_for_liquid_alpha(inputs: EpochInputs, consensus: list[int], rules: MainlineRules) -> list[int]:
+    """The consensus vector the liquid-alpha sigmoid reads (spec >= 446: by consensus mode)."""
+    if not uses_previous_consensus(inputs.hyperparameters, rules):
+        return consensus
+    prev = previous_consensus(inputs, len(consensus))
+    return consensus if prev is None else prev
 
 
 def previous_bonds(
@@ -266,7 +283,9 @@ def yuma3_bonds(
     hp = inputs.hyperparameters
     bonds = previous_bonds(inputs, block_at_registration, rules, fixed_to_fixed_u16_proportion)
     if hp.liquid_alpha and consensus and any(c != 0 for c in consensus):
-        alphas = liquid_alphas(weights_for_bonds, bonds, consensus, hp, rules)
+        # whether liquid alpha runs looks at the current consensus; what it reads is by mode
+        liquid_consensus = consensus_for_liquid_alpha(inputs, consensus, rules)
+        alphas = liquid_alphas(weights_for_bonds, bonds, liquid_consensus, hp, rules)
         ema_bonds = sp.mat_ema_alpha_sparse(weights_for_bonds, bonds, alphas)
     else:
         ema_bonds = sp.mat_ema_sparse(weights_for_bonds, bonds, ema_alpha_constant(hp.bonds_moving_average))
@@ -342,6 +361,9 @@ def epoch_mainline(
     n = inputs.n
     current_block = inputs.current_block
     owner_uid = hp.owner_uid if hp.owner_uid is not None and hp.owner_uid < n else None
+
+    if hp.yuma3 and hp.liquid_alpha and uses_previous_consensus(hp, rules):
+        previous_consensus(inputs, n)  # refuse up front when the stored consensus is missing
 
     # 3.1 activity
     last_update = last_update_padded(inputs)

@@ -14,13 +14,17 @@ import threading
 import numpy as np
 from numba import njit
 
+from typing import NamedTuple
+
 from ..eras.mainline import (
-    MainlineRules,
     activity_cutoff_blocks,
     bonds_mask_block,
     ema_alpha_constant,
+    previous_consensus,
     tao_weight_i64f64,
+    uses_previous_consensus,
 )
+from ..eras.table import EpochRules
 from ..eras.spec103 import check_runtime_accepts
 from ..errors import EpochInputError
 from ..fixedpoint import I32F32, I64F64, U16_MAX, U64_MAX, u16_proportion_to_fixed
@@ -232,19 +236,42 @@ def _emission_split(incentive, dividends, stake, active_stake):
     return server, validator, normalized
 
 
+class CoreParams(NamedTuple):
+    """The scalars of one mainline epoch: the era's rules and the hyperparameters, already
+    converted to the runtime's fixed-point raws. One typed record instead of positional copies."""
+
+    rules: EpochRules
+    owner: int  # -1: no owner UID
+    use_commit: bool  # CR column mask in force and commit blocks given
+    kappa: int  # I32F32
+    penalty: int  # I32F32 bonds penalty
+    yuma3: bool
+    liquid: bool
+    alpha_lo: int  # I32F32
+    alpha_hi: int  # I32F32
+    sigmoid_mode: int  # sk.SIGMOID_FIXED / SIGMOID_U16
+    k_steep: int  # I32F32
+    ema_alpha: int  # I32F32
+    bonds_mask_on: bool
+    last_tempo: np.uint64
+    max_validators: int
+    use_previous_consensus: bool  # spec >= 446: the sigmoid reads `previous_consensus`
+    rao: np.uint64
+
+
 @njit(cache=True)
 def _mainline_core(
     n, w_ptr, w_cols, w_raw, b_ptr, b_cols, b_raw, b_present, stake, inactive, permits,
-    last_update, bar, commit_blocks, use_commit, owner, owner_exempt, kappa, penalty, yuma3,
-    liquid, alpha_lo, alpha_hi, sigmoid_mode, k_steep, clamped_exp, ema_alpha, bonds_mask_on,
-    last_tempo, max_validators, rank_trust, write_all_rows, rao, ws, chunks,
+    last_update, bar, commit_blocks, previous_consensus, p, ws, chunks,
 ):
+    rules = p.rules
+    owner, owner_exempt = p.owner, rules.owner_exempt
     # 3.3 permits (owner forced when exempt)
     permits = permits.copy()
     if owner_exempt and 0 <= owner < len(permits):
         permits[ix(owner)] = True
     forbids = ~permits
-    permits_new = sk.is_topk(stake, max_validators, True)
+    permits_new = sk.is_topk(stake, p.max_validators, True)
     if owner_exempt and 0 <= owner < len(permits_new):
         permits_new[ix(owner)] = True
 
@@ -256,14 +283,15 @@ def _mainline_core(
 
     # 3.5 weights
     wp, wc, wv = sk.masked_weights(n, w_ptr, w_cols, w_raw, sk.VALUE_INT, True, permits, owner,
-                                   last_update, bar, commit_blocks, use_commit, ws, chunks)
+                                   last_update, bar, commit_blocks, p.use_commit, ws, chunks)
+    rank_trust = rules.writes_rank_trust_pruning
     if rank_trust:
         preranks = sk.matmul(wp, wc, wv, active_stake, n)
     else:
         preranks = np.zeros(0, dtype=np.int64)
 
     # 3.6 consensus, validator trust, incentive
-    consensus = sk.weighted_median_col_ws(active_stake, wp, wc, wv, n, kappa, ws, chunks)
+    consensus = sk.weighted_median_col_ws(active_stake, wp, wc, wv, n, p.kappa, ws, chunks)
     cp, cc, cv, validator_trust, ranks = sk.col_clip_trust_ranks(wp, wc, wv, consensus, active_stake, n,
                                                                  ws, chunks)
     if rank_trust:
@@ -274,25 +302,28 @@ def _mainline_core(
     incentive = ranks
 
     # 3.7 weights for bonds
-    fp, fc, fv = sk.interpolate(wp, wc, wv, cp, cc, cv, n, penalty, ws, chunks)
+    fp, fc, fv = sk.interpolate(wp, wc, wv, cp, cc, cv, n, p.penalty, ws, chunks)
 
     # 3.8 bonds and dividends
-    if yuma3:
+    if p.yuma3:
         bp, bc, bv = sk.masked_bonds(n, b_ptr, b_cols, b_raw, sk.VALUE_PROPORTION, False,
-                                     last_update, bonds_mask_on, last_tempo, bar, ws, chunks)
+                                     last_update, p.bonds_mask_on, p.last_tempo, bar, ws, chunks)
         any_consensus = False
         for c in consensus:
             if c != 0:
                 any_consensus = True
-        if liquid and any_consensus:
-            ep, ec, ev = sk.mat_ema_alpha_liquid(fp, fc, fv, bp, bc, bv, consensus, alpha_lo, alpha_hi,
-                                                 sigmoid_mode, k_steep, clamped_exp, ws, chunks)
+        if p.liquid and any_consensus:
+            # whether liquid alpha runs looks at the current consensus; what it reads is by mode
+            liquid_consensus = previous_consensus if p.use_previous_consensus else consensus
+            ep, ec, ev = sk.mat_ema_alpha_liquid(fp, fc, fv, bp, bc, bv, liquid_consensus, p.alpha_lo,
+                                                 p.alpha_hi, p.sigmoid_mode, p.k_steep,
+                                                 rules.clamped_sigmoid_exp, ws, chunks)
             norm = sk.take(ws, sk.S_NV, len(ev))
             norm[:] = ev
             sk.inplace_col_normalize(ep, ec, norm, n, chunks)
         else:
             unscaled = np.zeros(0, dtype=np.int64)
-            ep, ec, ev, ema_sum = sk.mat_ema(fp, fc, fv, bp, bc, bv, ema_alpha, unscaled, unscaled, ws,
+            ep, ec, ev, ema_sum = sk.mat_ema(fp, fc, fv, bp, bc, bv, p.ema_alpha, unscaled, unscaled, ws,
                                              chunks)
             norm = sk.take(ws, sk.S_NV, len(ev))
             norm[:] = ev
@@ -303,11 +334,11 @@ def _mainline_core(
         bonds = _bond_rows(n, permits_new, ep, ec, ev)
     else:
         bp, bc, bv = sk.masked_bonds(n, b_ptr, b_cols, b_raw, sk.VALUE_INT, False,
-                                     last_update, bonds_mask_on, last_tempo, bar, ws, chunks)
+                                     last_update, p.bonds_mask_on, p.last_tempo, bar, ws, chunks)
         # both inputs of the EMA column-normalised: the divisions happen inside mat_ema
         bond_sums = sk.col_sums(bc, bv, n, chunks)
         dp, dc, dv, delta_sums = sk.row_hadamard_with_col_sums(fp, fc, fv, active_stake, n, ws, chunks)
-        ep, ec, ev, ema_sum = sk.mat_ema(dp, dc, dv, bp, bc, bv, ema_alpha, delta_sums, bond_sums, ws,
+        ep, ec, ev, ema_sum = sk.mat_ema(dp, dc, dv, bp, bc, bv, p.ema_alpha, delta_sums, bond_sums, ws,
                                          chunks)
         dividends, bonds = sk.classic_dividends_and_bonds(ep, ec, ev, ema_sum, incentive, permits_new, n,
                                                           ws, chunks)
@@ -318,7 +349,7 @@ def _mainline_core(
 
     # 3.10 outputs
     bp, bc, bv = bonds
-    if write_all_rows:
+    if rules.writes_all_bond_rows:
         bonds_out = (bp, bc, bv, np.ones(n, dtype=np.bool_))
     else:
         bonds_out = _written_bond_rows(n, permits_new, permits, bp, bc, bv, b_ptr, b_cols, b_raw, b_present)
@@ -333,11 +364,11 @@ def _mainline_core(
         sk.to_u16s(incentive, n),
         sk.to_u16s(dividends, n),
         sk.to_u16s(validator_trust, n),
-        sk.to_rao(combined, rao, n),
+        sk.to_rao(combined, p.rao, n),
         bonds_out,
         sk.to_u16s(stake, n),
-        sk.to_rao(server, rao, n),
-        sk.to_rao(validator, rao, n),
+        sk.to_rao(server, p.rao, n),
+        sk.to_rao(validator, p.rao, n),
         sk.to_u16s(trust, n),
         pruning,
     )
@@ -442,7 +473,47 @@ def _chunks(inputs: EpochInputs, chunks: int | None) -> int:
     return chunks_for(max(len(inputs.weights.cols), len(inputs.bonds.cols)))
 
 
-def epoch_mainline(inputs: EpochInputs, rules: MainlineRules, chunks: int | None = None) -> EpochOutputs:
+def _core_params(inputs: EpochInputs, rules: EpochRules, owner: int, use_commit: bool) -> CoreParams:
+    hp = inputs.hyperparameters
+    last_tempo = bonds_mask_block(inputs, rules)
+    if rules.sigmoid_steepness_fix:
+        sigmoid_mode = sk.SIGMOID_FIXED
+        k_steep = I32F32.sat_div(I32F32.from_int(hp.alpha_sigmoid_steepness), I32F32.from_int(-100))
+    else:  # specs 273-282 stored the steepness as a u16
+        sigmoid_mode = sk.SIGMOID_U16
+        k_steep = I32F32.from_int(hp.alpha_sigmoid_steepness & 0xFFFF)
+    return CoreParams(
+        rules=EpochRules(*(bool(x) for x in rules)),
+        owner=owner,
+        use_commit=use_commit,
+        kappa=I32F32.safe_div(I32F32.from_int(hp.kappa), I32F32.from_int(U16_MAX)),
+        penalty=I32F32.safe_div(I32F32.from_int(hp.bonds_penalty), I32F32.from_int(U16_MAX)),
+        yuma3=bool(hp.yuma3),
+        liquid=bool(hp.liquid_alpha),
+        alpha_lo=u16_proportion_to_fixed(hp.alpha_low),
+        alpha_hi=u16_proportion_to_fixed(hp.alpha_high),
+        sigmoid_mode=sigmoid_mode,
+        k_steep=k_steep,
+        ema_alpha=ema_alpha_constant(hp.bonds_moving_average),
+        bonds_mask_on=last_tempo <= U64_MAX,
+        last_tempo=np.uint64(min(last_tempo, U64_MAX)),
+        max_validators=hp.max_allowed_validators,
+        use_previous_consensus=False,
+        rao=np.uint64(inputs.rao_emission),
+    )
+
+
+def _previous_consensus(inputs: EpochInputs, rules: EpochRules) -> np.ndarray | None:
+    """The stored consensus as I32F32 raws of length n when the mode selects it (and the
+    runtime would read it: liquid alpha on, Yuma3), None to keep the current one."""
+    hp = inputs.hyperparameters
+    if not (hp.yuma3 and hp.liquid_alpha and uses_previous_consensus(hp, rules)):
+        return None
+    prev = previous_consensus(inputs, inputs.n)
+    return None if prev is None else np.asarray(prev, dtype=np.int64)
+
+
+def epoch_mainline(inputs: EpochInputs, rules: EpochRules, chunks: int | None = None) -> EpochOutputs:
     hp = inputs.hyperparameters
     n = inputs.n
     owner = hp.owner_uid if hp.owner_uid is not None and hp.owner_uid < n else -1
@@ -457,27 +528,17 @@ def epoch_mainline(inputs: EpochInputs, rules: MainlineRules, chunks: int | None
     stake = _i64(_stake_mainline(inputs, owner, rules.owner_exempt))
     use_commit = bool(rules.commit_reveal_mask and hp.commit_reveal_enabled and inputs.commit_blocks is not None)
     commit = _u64(inputs.commit_blocks) if use_commit else np.zeros(0, dtype=np.uint64)
-    last_tempo = bonds_mask_block(inputs, rules)
-    if rules.sigmoid_steepness_fix:
-        sigmoid_mode = sk.SIGMOID_FIXED
-        k_steep = I32F32.sat_div(I32F32.from_int(hp.alpha_sigmoid_steepness), I32F32.from_int(-100))
-    else:  # specs 273-282 stored the steepness as a u16
-        sigmoid_mode = sk.SIGMOID_U16
-        k_steep = I32F32.from_int(hp.alpha_sigmoid_steepness & 0xFFFF)
+    params = _core_params(inputs, rules, owner, use_commit)
+    prev = _previous_consensus(inputs, rules)
+    if prev is not None:
+        params = params._replace(use_previous_consensus=True)
+    else:
+        prev = np.zeros(0, dtype=np.int64)
     out = _mainline_core(
         n, *_rows_arrays(inputs.weights, "weights"), *_rows_arrays(inputs.bonds, "bonds"),
         _bool(inputs.bonds.present),
-        stake, inactive, _bool(inputs.validator_permit), last_update, bar, commit,
-        use_commit, owner, rules.owner_exempt,
-        I32F32.safe_div(I32F32.from_int(hp.kappa), I32F32.from_int(U16_MAX)),
-        I32F32.safe_div(I32F32.from_int(hp.bonds_penalty), I32F32.from_int(U16_MAX)),
-        bool(hp.yuma3), bool(hp.liquid_alpha),
-        u16_proportion_to_fixed(hp.alpha_low), u16_proportion_to_fixed(hp.alpha_high),
-        sigmoid_mode, k_steep, rules.clamped_sigmoid_exp,
-        ema_alpha_constant(hp.bonds_moving_average),
-        last_tempo <= U64_MAX, np.uint64(min(last_tempo, U64_MAX)),
-        hp.max_allowed_validators, rules.writes_rank_trust_pruning, rules.writes_all_bond_rows,
-        np.uint64(inputs.rao_emission), _workspace(), _chunks(inputs, chunks),
+        stake, inactive, _bool(inputs.validator_permit), last_update, bar, commit, prev, params,
+        _workspace(), _chunks(inputs, chunks),
     )
     (active, permits_new, consensus, incentive, dividends, vtrust, emission, bonds, stake_weight,
      server, validator, trust, pruning) = out
@@ -535,14 +596,21 @@ def epoch_spec103(inputs: EpochInputs, chunks: int | None = None) -> EpochOutput
 
 
 def run_epoch(
-    inputs: EpochInputs, variant_name: str, spec_version: int, chunks: int | None = None
+    inputs: EpochInputs,
+    variant_name: str,
+    spec_version: int,
+    chunks: int | None = None,
+    *,
+    rules: EpochRules | None = None,
 ) -> EpochOutputs:
     """The epoch of ``variant_name`` ("spec103" / "mainline") at ``spec_version``.
 
-    ``chunks`` splits the large kernels' rows into that many parallel chunks (default:
-    :func:`.chunks.chunks_for`); any value gives the same integers."""
+    ``rules`` overrides the era table's rules for ``spec_version`` (the registry passes the
+    newest era's rules when an era is assumed). ``chunks`` splits the large kernels' rows
+    into that many parallel chunks (default: :func:`.chunks.chunks_for`); any value gives
+    the same integers."""
     if variant_name == "spec103":
         return epoch_spec103(inputs, chunks)
     if variant_name == "mainline":
-        return epoch_mainline(inputs, MainlineRules.for_spec(spec_version), chunks)
+        return epoch_mainline(inputs, rules if rules is not None else EpochRules.for_spec(spec_version), chunks)
     raise ValueError(f"unknown epoch variant {variant_name!r}")
