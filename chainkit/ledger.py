@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from taoaudit.consensus.ledger import spec103
@@ -156,7 +156,12 @@ def epoch_ledger(chain: Chain, netuid: int, epoch_block: int, *, reconcile_with_
         return _note(ledger, nxt)
     if nxt.spec_version != blk.spec_version:
         return _note(ledger, f"not reconciled: block {nxt.number} runs another runtime (spec {nxt.spec_version})")
-    after = read_stake_view(nxt, hotkeys, netuids, coldkeys={c for (s_, k) in before.values if s_ == "TotalColdkeyStake" for c in k})
+    seen = {c for (item, key) in before.values if item == "TotalColdkeyStake" for c in key}
+    try:
+        after = read_stake_view(nxt, hotkeys, netuids, coldkeys=seen)
+    except MissingRecordingEntry:
+        return _note(ledger, f"not reconciled: the recording lacks the stake storage of block {nxt.number}, "
+                             "which pays the epoch out")
     return reconcile(ledger, paid.expected, observed_changes(before, after), extra=_still_loaded(after, loaded))
 
 
@@ -171,8 +176,6 @@ def _next_block(chain: Chain, epoch_block: int) -> Block | str:
 
 
 def _note(ledger: Ledger, note: str) -> Ledger:
-    from dataclasses import replace
-
     return replace(ledger, reconciled=False, reconcile_note=note)
 
 

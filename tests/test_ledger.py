@@ -224,3 +224,23 @@ def test_ledger_errors_are_one_line_exit_2(args: list[str], fragment: str) -> No
     r = _cli("ledger", *args)
     assert r.exit_code == 2, r.output
     assert r.stderr.startswith("error:") and fragment in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_without_the_payout_block_the_ledger_says_it_is_not_reconciled(tmp_path: Path) -> None:
+    """A chain whose head is the epoch block itself: the credits are computed, never reconciled."""
+    netuid, epoch_block = EPOCHS[0]
+    data = json.loads(RECORDING.read_text())
+    rec = data["ledger"]
+    head_hash = rec["chain_getBlockHash"][f"[{epoch_block}]"]["result"]
+    rec["chain_getHeader"]["[]"] = rec["chain_getHeader"][json.dumps([head_hash])]
+    path = tmp_path / "short.json"
+    path.write_text(json.dumps(data))
+    shutil.copy(LEDGER_DIR / "metadata_v14_spec103.hex", tmp_path / "metadata_v14_spec103.hex")
+    r = CliRunner().invoke(main, ["--replay", str(path), "ledger", "--netuid", str(netuid),
+                                  "--epoch", str(epoch_block), "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["reconciled"] is False and out["differences"] == []
+    assert f"block {epoch_block + 1}" in out["reconcile_note"] and "not on the chain yet" in out["reconcile_note"]
+    credited = sum(c["rao"] for c in out["credits"])
+    assert credited + out["remainder"]["rao"]["tao"] == out["distributed"]["tao"]
