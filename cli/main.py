@@ -170,10 +170,14 @@ def main(ctx: click.Context) -> None:
                    "Without any, the bundled default case.")
 @click.argument("more_cases", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--reference", is_flag=True, help="Pure-Python reference instead of the numba kernels.")
+@click.option("--assume-era", type=click.Choice(["latest"]), default=None,
+              help="Run a spec newer than the newest known era under the newest rules "
+                   "(results say 'era assumed, not verified').")
 @common_options
 @click.pass_context
 @library_errors
-def epoch(ctx: click.Context, case_files: tuple[Path, ...], more_cases: tuple[Path, ...], reference: bool) -> None:
+def epoch(ctx: click.Context, case_files: tuple[Path, ...], more_cases: tuple[Path, ...], reference: bool,
+          assume_era: str | None = None) -> None:
     """Recompute epoch case files and compare them with their expected outputs."""
     from taoaudit.consensus.cases import load_case, run_case
 
@@ -182,11 +186,13 @@ def epoch(ctx: click.Context, case_files: tuple[Path, ...], more_cases: tuple[Pa
     s = Settings(ctx)
     paths = list(case_files) + list(more_cases) or [default_case_path()]
     engine = s.engine(reference)
-    results = [run_case(load_case(p), engine=engine) for p in paths]
+    results = [run_case(load_case(p), engine=engine, assume_era=assume_era) for p in paths]
     if s.json:
         emit_json({"cases": [{"case_id": r.case.case_id, "spec_version": r.case.spec_version,
-                              "variant": r.variant, "outputs": r.outputs,
-                              "matches": None if r.mismatches is None else r.matches}
+                              "variant": r.variant, "era": r.era, "era_assumed": r.assumed,
+                              "outputs": r.outputs,
+                              "matches": None if r.mismatches is None else r.matches,
+                              "mismatches": None if r.mismatches is None else len(r.mismatches)}
                              for r in results]})
     else:
         render.epoch_cases(s.console, results, engine)

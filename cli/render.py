@@ -37,7 +37,8 @@ def epoch_cases(con: Console, results: Iterable[Any], engine: str) -> None:
             verdict, count = "[bold red]MISMATCH[/]", str(len(r.mismatches))
         else:
             verdict, count = "[green]exact match[/]", "0"
-        summary.add_row(r.case.case_id, str(r.case.spec_version), r.variant, str(r.case.inputs.n),
+        variant = f"{r.variant} ({r.era})" + (f" [yellow]{r.assumed}[/]" if r.assumed else "")
+        summary.add_row(r.case.case_id, str(r.case.spec_version), variant, str(r.case.inputs.n),
                         str(len(r.outputs)), count, verdict)
     con.print(summary)
     for r in results:

@@ -81,3 +81,100 @@ def test_missing_file_no_traceback() -> None:
     assert p.returncode == 2
     assert "Traceback" not in p.stderr
     assert p.stderr.startswith("error: ")
+
+
+# -- strict parsing: one error line, exit 2, never a silently converted value ---------------
+
+SNAP = ("epoch-snapshot", "cases", "shared-snap-0000.json")
+SNAP_459 = ("epoch-snapshot-459", "cases", "shared459-0000.json")
+
+
+def _write_altered(tmp_path, source: tuple[str, ...], alter) -> str:
+    src = json.loads(shared_path(*source).read_text())
+    alter(src)
+    f = tmp_path / "altered.json"
+    f.write_text(json.dumps(src))
+    return str(f)
+
+
+def _one_error_line(args: list[str], message: str) -> None:
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith("error: ") and message in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def _hp(key, value):
+    return lambda src: src["input_snapshot"]["hyperparameters"].__setitem__(key, value)
+
+
+def _snap(key, value):
+    return lambda src: src["input_snapshot"].__setitem__(key, value)
+
+
+@pytest.mark.parametrize(
+    "source, alter, message",
+    [
+        (SNAP, _hp("yuma3", "false"), "yuma3: expected true or false"),
+        (SNAP, _hp("liquid_alpha", 0), "liquid_alpha: expected true or false"),
+        (SNAP, _hp("commit_reveal_enabled", "true"), "commit_reveal_enabled: expected true or false"),
+        (SNAP, _hp("alpha_values", [45875]), "alpha_values: expected [alpha_low, alpha_high]"),
+        (SNAP, _hp("alpha_values", {"low": 1, "high": 2}), "alpha_values: expected [alpha_low, alpha_high]"),
+        (SNAP, _hp("alpha_values", [1, "2"]), "alpha_values[1]: expected an integer"),
+        (SNAP, lambda s: s["input_snapshot"]["stake_alpha"].append(1), "stake_alpha: expected"),
+        (SNAP, lambda s: s["input_snapshot"]["block_at_registration"].pop(), "block_at_registration: expected"),
+        (SNAP, lambda s: s["input_snapshot"]["stake_tao"].append(0), "stake_tao: expected"),
+        (SNAP, _snap("weights", {"x1": []}), "row key 'x1' is not a uid"),
+        (SNAP_459, _hp("liquid_alpha_consensus_mode", "Previous"), "liquid_alpha_consensus_mode: expected one of"),
+        (SNAP_459, lambda s: s["input_snapshot"].pop("consensus_prev"), "missing field 'consensus_prev'"),
+        (SNAP_459, _snap("consensus_prev", [70000]), "consensus_prev[0]: 70000 is outside"),
+    ],
+)
+def test_malformed_fields_are_one_error_line(tmp_path, source, alter, message) -> None:
+    _one_error_line(["epoch", "--reference", _write_altered(tmp_path, source, alter)], message)
+
+
+def test_string_false_is_not_read_as_true(tmp_path) -> None:
+    """The old parser's bool("false") was True: a Yuma3 flag could flip silently."""
+    f = _write_altered(tmp_path, SNAP, _hp("yuma3", "false"))
+    _one_error_line(["epoch", "--reference", f], "expected true or false, got str")
+
+
+def test_not_utf8_and_deep_nesting_are_one_error_line(tmp_path) -> None:
+    bad = tmp_path / "latin1.json"
+    bad.write_bytes(b'{"format": "epoch-snapshot/1", "case_id": "caf\xe9"}')
+    _one_error_line(["epoch", str(bad)], "not UTF-8")
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    _one_error_line(["epoch", str(deep)], "nested too deeply")
+
+
+# -- spec 459 and newer than we know -------------------------------------------------------
+
+def test_459_cases_exact_in_json() -> None:
+    files = [str(shared_path("epoch-snapshot-459", "cases", f"shared459-000{i}.json")) for i in range(10)]
+    r = run("epoch", "--json", "--reference", *files)
+    assert r.exit_code == 0, r.output
+    cases = json.loads(r.stdout)["cases"]
+    assert len(cases) == 10
+    assert all(c["matches"] and c["mismatches"] == 0 and c["era"] == "consensus-modes" for c in cases)
+    assert all(c["era_assumed"] is None for c in cases)
+
+
+def _spec_460(src) -> None:
+    src["runtime"]["spec_version"] = 460
+
+
+def test_spec_460_is_refused_naming_459(tmp_path) -> None:
+    f = _write_altered(tmp_path, SNAP_459, _spec_460)
+    _one_error_line(["epoch", "--reference", f], "newest known spec 459")
+
+
+def test_spec_460_runs_with_assume_era_latest_and_says_so(tmp_path) -> None:
+    f = _write_altered(tmp_path, SNAP_459, _spec_460)
+    r = run("epoch", "--json", "--reference", "--assume-era", "latest", f)
+    assert r.exit_code == 0, r.output
+    (case,) = json.loads(r.stdout)["cases"]
+    assert case["matches"] and case["era_assumed"] == "era assumed, not verified for spec 460"
+    r = run("--no-color", "epoch", "--reference", "--assume-era", "latest", f)
+    assert r.exit_code == 0 and "era assumed, not verified for spec 460" in " ".join(r.stdout.split())
