@@ -49,32 +49,20 @@ from typing import Any, Callable, Hashable, Iterable
 from ..eras.table import era_for
 from ..errors import UnsupportedSpecError
 from ..fixedpoint import I64F64, I96F32, U64F64, U64_MAX, U96F32, U16_MAX
+from .eras import ledger_era_for
 from .model import Credit, CreditKind, ExpectedChange, Ledger, RemainderPart, Token
 
 Account = Hashable
 
-#: era-table rows whose payout this module reproduces, with the sources read for them
-PAYOUT_ERAS: dict[str, str] = {
-    "clamped-exp": "U64F64 alpha share pool; run_coinbase.rs@4a2e4b128 (= @6e3d24cea modulo type names)",
-}
-
-_SHARE_POOL_BOUNDARY = (
-    "spec 397 replaced the U64F64 alpha share pool by SafeFloat shares "
-    "(primitives/share-pool@e7f05a051) and 411/421 changed the payout; not modelled"
-)
-
-
 def check_payout_era(spec_version: int) -> str:
-    """The era-table row whose payout rules cover ``spec_version``; one-line refusal otherwise."""
-    era = era_for(spec_version)  # raises for specs the epoch itself refuses
-    if era.name not in PAYOUT_ERAS:
-        later = spec_version > 394
-        why = _SHARE_POOL_BOUNDARY if later else "an older payout (run_coinbase.rs before 6e3d24cea) is not modelled"
+    """The era-table row of ``spec_version`` if this module pays it out; otherwise the one-line
+    refusal of :func:`.eras.ledger_era_for` (the one mapping from epoch eras to ledger rules)."""
+    ledger_era = ledger_era_for(spec_version)
+    if ledger_era.module != "dtao":
         raise UnsupportedSpecError(
-            f"ledger for runtime spec {spec_version} (era {era.name}, specs {era.span()}) is not supported: "
-            f"{why}; dTAO ledger covers specs 365–394"
+            f"runtime spec {spec_version} pays out with the {ledger_era.name} ledger, not the dTAO payout"
         )
-    return era.name
+    return era_for(spec_version).name
 
 
 # -- fixed-point shorthands: the runtime's U96F32 macros (asfloat!, tou64!) -----------------

@@ -37,10 +37,10 @@ REFUSED: dict[str, str] = {
     "steepness-fix": "dTAO coinbase payout rules are not implemented for this era",
     "commit-reveal-mask": "dTAO coinbase payout rules are not implemented for this era",
     "mechanisms": "dTAO coinbase payout rules are not implemented for this era",
-    "stake-weight": "dTAO coinbase payout rules are not implemented for this era",
-    "owner-exempt": "dTAO coinbase payout rules are not implemented for this era",
-    "dynamic-tempo": "dTAO coinbase payout rules are not implemented for this era",
-    "consensus-modes": "dTAO coinbase payout rules are not implemented for this era",
+    "stake-weight": "dTAO coinbase payout rules are not implemented for this era (specs 361–364 pay as 365–394, run_coinbase.rs@52378dc3e, but the era row starts at 323)",
+    "owner-exempt": "spec 397 replaced the U64F64 alpha share pool by SafeFloat shares (primitives/share-pool@e7f05a051); that payout is not implemented",
+    "dynamic-tempo": "SafeFloat share pool and the 411/421 payout changes (auto-locked owner cut, MinerBurned) are not implemented",
+    "consensus-modes": "SafeFloat share pool and the 411/421 payout changes (auto-locked owner cut, MinerBurned) are not implemented",
 }
 
 
