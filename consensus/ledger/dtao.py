@@ -21,7 +21,7 @@ Era coverage: the payout is identical (type renames only) from spec 365 through 
   ``calculate_dividends_and_incentives``, ``calculate_dividend_distribution``,
   ``distribute_dividends_and_incentives``, ``get_owner_hotkeys``, ``get_self_contribution``,
   ``get_parent_child_dividends_distribution``.
-* ``primitives/share-pool/src/lib.rs@4a2e4b128`` (U64F64 shares; unchanged 273–394):
+* ``primitives/share-pool/src/lib.rs@4a2e4b128`` (U64F64 shares; unchanged through 394):
   ``get_value``, ``get_shares_per_update``, ``update_value_for_one``, ``update_value_for_all``.
 * ``pallets/subtensor/src/staking/stake_utils.rs@4a2e4b128``: ``get_tao_weight``,
   ``get_ck_burn``, ``increase_stake_for_hotkey_(and_coldkey_)on_subnet`` and the
@@ -32,7 +32,15 @@ Era coverage: the payout is identical (type renames only) from spec 365 through 
   ``recycle_subnet_alpha`` (SubnetAlphaOut −= amount), ``burn_subnet_alpha`` (no storage).
 
 Spec 397 replaces the U64F64 share pool with ``SafeFloat`` shares (share-pool@e7f05a051) and
-411/421 change the payout again; specs 343–364 pay with an older payout: all refused here.
+411/421 change the payout again; before 361 root alpha dividends were recorded in
+AlphaDividendsPerSubnet (52378dc3e, PR #2246, added RootAlphaDividendsPerSubnet). Specs 361–364
+pay exactly as 365–394 (let-chain rewrites only) but share era row 323–364 with older specs, so
+:mod:`.eras` refuses them with the rest of that row.
+
+Where the drained amounts come from: ``Pending*`` at E−1 plus block E's own accrual, which
+``emit_to_subnets`` adds before draining and which the chain stores nowhere (its split depends on
+the root proportion at that instant). :func:`payout` therefore takes the drained
+:class:`Pending` as an input.
 
 Accounts are opaque values; the runtime iterates ``BTreeMap`` s in the order of the encoded
 ``AccountId`` (raw bytes for AccountId32, the number for the test runtime's U256). The caller
