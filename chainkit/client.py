@@ -32,6 +32,7 @@ from .errors import (
     DecodeError,
     MetadataError,
     MissingRecordingEntry,
+    PrunedState,
     RpcError,
     UnknownBlock,
     UntrustedAnswer,
@@ -102,7 +103,14 @@ class Chain:
 
     # -- plumbing --------------------------------------------------------------------------
     def rpc(self, method: str, params: list) -> Any:
-        return self.rpc_client.request(method, params)
+        try:
+            return self.rpc_client.request(method, params)
+        except PrunedState as e:
+            # The node names the block by hash; say which block that is when we know.
+            ref = self._by_hash.get(str(e.block).lower())
+            if ref is None:
+                raise
+            raise PrunedState(ref.number, e.endpoint) from None
 
     @property
     def requests(self) -> int:

@@ -310,3 +310,19 @@ def test_a_target_that_is_not_a_recording_is_refused_before_any_request(tmp_path
     with pytest.raises(errors.ChainError, match="cannot record into"):
         RecordingTransport(inner, target)
     assert target.read_text() == content and inner.served == []
+
+
+def test_a_lite_nodes_pruned_state_names_the_block_and_the_archive_endpoint(tmp_path: Path) -> None:
+    block_hash = _hash_of(228)
+
+    def edit(r: dict) -> None:
+        for key in r["state_queryStorageAt"]:
+            if json.loads(key)[1] == block_hash:
+                r["state_queryStorageAt"][key] = {"error": {
+                    "code": 4003, "message": f"Client error: UnknownBlock: State already discarded for {block_hash}"}}
+
+    blk = _chain(_doctored(tmp_path, edit)).at(228)
+    with pytest.raises(errors.PrunedState) as e:
+        blk.read_raw_many(_recorded_keys(block_hash))
+    msg = str(e.value)
+    assert "state of block 228 is pruned" in msg and "--endpoint archive" in msg and "\n" not in msg
