@@ -63,8 +63,9 @@ class InexactEpoch(ChainError):
     """The chain does not determine this epoch's inputs or outputs exactly from the states
     (and events) chainkit reads; the message says which piece and why."""
 
-    def __init__(self, netuid: int, block: int, reason: str, spec: int | None = None) -> None:
+    def __init__(self, netuid: int, block: int, reason: str, spec: int | None = None, *, code: str = "inexact") -> None:
         self.netuid, self.block = netuid, block
+        self.code = code  # a stable key the audit summary counts refusals by
         at = f"block {block}" + (f" (runtime spec {spec})" if spec is not None else "")
         super().__init__(f"epoch of netuid {netuid} at {at} cannot be read exactly: {reason}")
 
@@ -264,7 +265,8 @@ def needs_rao_emission(block: Block) -> bool:
 
 
 def snapshot_epoch(
-    chain: Chain, netuid: int, epoch_block: int, *, rao_emission: int | None = None
+    chain: Chain, netuid: int, epoch_block: int, *, rao_emission: int | None = None,
+    replaced: frozenset[int] = frozenset(), mechanism: int | None = None,
 ) -> tuple[EpochInputs, EpochOutputs]:
     """Inputs of the epoch of ``netuid`` at block E (state after E−1) and its outputs (after E).
 
@@ -275,12 +277,13 @@ def snapshot_epoch(
     after = chain.at(epoch_block)
     era = _epoch_era(after)  # refuse an unsupported era before reading anything else
     if era.stake_item != "TotalHotkeyStake" and rao_emission is None:
-        raise InexactEpoch(netuid, epoch_block, _NO_RAO_EMISSION, after.spec_version)
+        raise InexactEpoch(netuid, epoch_block, _NO_RAO_EMISSION, after.spec_version, code="rao_emission_unknown")
     before = chain.at(epoch_block - 1)
     if era_for_spec(before.spec_version, before.runtime).name != era.name:
         raise UnsupportedSpec(before.spec_version, f"epochs within one era ({era.name})", "an epoch across a runtime upgrade")
     return epoch_from_state(
-        BlockReader(before), BlockReader(after), netuid, epoch_block, era, rao_emission=rao_emission
+        BlockReader(before), BlockReader(after), netuid, epoch_block, era, rao_emission=rao_emission,
+        replaced=replaced, mechanism=mechanism,
     )
 
 
@@ -292,12 +295,22 @@ def epoch_from_state(
     era: Era,
     *,
     rao_emission: int | None = None,
+    replaced: frozenset[int] = frozenset(),
+    mechanism: int | None = None,
 ) -> tuple[EpochInputs, EpochOutputs]:
-    """Build the typed epoch from two states (E−1 and E); see :func:`snapshot_epoch`."""
+    """Build the typed epoch from two states (E−1 and E); see :func:`snapshot_epoch`.
+
+    ``replaced``: UIDs the caller knows an extrinsic of block E (re)registered after the epoch
+    ran (``chainkit.audit.registrations_after_epoch``); it will not compare their outputs at E,
+    so their ``NeuronRegistered`` is not a refusal here.
+
+    ``mechanism``: read that mechanism's own inputs (Weights, Bonds, LastUpdate, reveals and
+    commits at index ``netuid + 4096·m``) and outputs (Incentive, Bonds there) of a subnet with
+    several mechanisms (``chainkit.mechanisms``); ``None`` refuses such a subnet."""
     if era.stake_item != "TotalHotkeyStake":
         if not era.epoch_snapshot:
             raise UnsupportedSpec(era.spec_min, _covered(), "epoch snapshots")
-        return _epoch_dtao(before, after, netuid, epoch_block, era, rao_emission)
+        return _epoch_dtao(before, after, netuid, epoch_block, era, rao_emission, replaced, mechanism)
     idx = era.storage_index(netuid)
     hp_items = list(era.hyperparameters.items())
     scalars = before.values(
@@ -351,11 +364,13 @@ def _epoch_dtao(
     E: int,
     era: Era,
     rao_emission: int | None,
+    replaced: frozenset[int] = frozenset(),
+    mechanism: int | None = None,
 ) -> tuple[EpochInputs, EpochOutputs]:
     if rao_emission is None:
         # Refused before any read: the amount is not in the chain (see the module docstring).
-        raise InexactEpoch(netuid, E, _NO_RAO_EMISSION)
-    idx = era.storage_index(netuid)
+        raise InexactEpoch(netuid, E, _NO_RAO_EMISSION, code="rao_emission_unknown")
+    idx = era.storage_index(netuid, mechanism or 0)
     epoch_index = era.commit_expiry == "epoch_index"
     cr_era = era.timelocked_item is not None
     hp_items = list(era.hyperparameters.items())
@@ -397,13 +412,16 @@ def _epoch_dtao(
             f"no epoch of netuid {netuid} ran at block {E} "
             f"(LastMechansimStepBlock there is {int(after_vals[0])})"
         )
-    if mechanisms != 1 or (era.mechanism_index and int(after_vals[1]) != 1):
+    if mechanism is not None and era.mechanism_index and mechanisms == int(after_vals[1]) and mechanism < mechanisms:
+        pass  # one mechanism of a subnet the caller aggregates (chainkit.mechanisms)
+    elif mechanisms != 1 or (era.mechanism_index and int(after_vals[1]) != 1):
         raise InexactEpoch(
             netuid, E,
             f"the subnet has {max(mechanisms, int(after_vals[-1]))} mechanisms; per-subnet outputs "
             "are aggregates across mechanisms, only single-mechanism subnets are supported",
+            code="multiple_mechanisms",
         )  # fmt: skip
-    revealed = _revealed_uids(after.events(), netuid, idx, n, E, era)
+    revealed = _revealed_uids(after.events(), netuid, idx, n, E, era, replaced)
     if era.root_stake_moves_in_drain:
         # Before 334 a subnet drained earlier in the same block (lower netuid) pays its root
         # dividends into TotalHotkeyAlpha[·, 0] before this epoch reads it.
@@ -416,6 +434,7 @@ def _epoch_dtao(
                 netuid, E,
                 f"subnets {earlier} ran their epochs earlier in the same block and (before spec "
                 "334) paid root dividends into root stake before this epoch read it",
+                code="root_dividends_same_block",
             )  # fmt: skip
 
     # -- per UID at E−1 ------------------------------------------------------------------------
@@ -486,7 +505,7 @@ def _epoch_dtao(
         netuid=netuid,
         hotkeys=tuple(h or "" for h in hotkeys),
     )
-    return inputs, read_epoch_outputs(after, netuid, n, era)
+    return inputs, read_epoch_outputs(after, netuid, n, era, mechanism or 0)
 
 
 def _attr(attrs: Any, i: int, name: str) -> Any:
@@ -495,7 +514,9 @@ def _attr(attrs: Any, i: int, name: str) -> Any:
     return attrs[i]
 
 
-def _revealed_uids(events: list[Event], netuid: int, idx: int, n: int, E: int, era: Era) -> list[int]:
+def _revealed_uids(
+    events: list[Event], netuid: int, idx: int, n: int, E: int, era: Era, replaced: frozenset[int] = frozenset()
+) -> list[int]:
     """UIDs whose weights block E's ``on_initialize`` set (timelocked reveals), after checking
     that nothing else in block E makes the state at E differ from what the epoch used."""
     revealed: set[int] = set()
@@ -506,23 +527,37 @@ def _revealed_uids(events: list[Event], netuid: int, idx: int, n: int, E: int, e
         if name == "WeightsSet" and int(_attr(attrs, 0, "netuid")) == idx:
             (revealed if phase == "Initialization" else later).add(int(_attr(attrs, 1, "uid")))
         elif name == "NeuronRegistered" and int(_attr(attrs, 0, "netuid")) == netuid:
+            if phase != "Initialization" and int(_attr(attrs, 1, "uid")) in replaced:
+                continue  # after the epoch; the caller leaves that UID out of the comparison
             raise InexactEpoch(
                 netuid, E,
                 f"UID {int(_attr(attrs, 1, 'uid'))} was (re)registered in block {E} "
                 f"({phase}), so the state at {E} is not what the epoch read or wrote",
+                code="uid_registered_in_block",
             )  # fmt: skip
         elif name == "SubnetOwnerChanged" and era.owner_change_in_drain and phase == "Initialization":
             changed = attrs.get("netuid") if isinstance(attrs, dict) else attrs[0]
             if int(changed) == netuid:
                 raise InexactEpoch(
-                    netuid, E, "the drain changed the subnet owner before the epoch in that block"
+                    netuid, E, "the drain changed the subnet owner before the epoch in that block",
+                    code="owner_changed_in_drain",
                 )
+    if revealed and replaced:
+        # clear_neuron zeroes every Weights entry pointing at a replaced UID, so rows read at E
+        # are no longer the rows the epoch used.
+        raise InexactEpoch(
+            netuid, E,
+            f"weights were revealed in on_initialize and UIDs {sorted(replaced)} re-registered "
+            "later in the block; the revealed rows at E have their weights on those UIDs zeroed",
+            code="weights_revealed_and_uid_replaced",
+        )  # fmt: skip
     both = revealed & later
     if both:
         raise InexactEpoch(
             netuid, E,
             f"UIDs {sorted(both)} had weights revealed in on_initialize and set again by an "
             "extrinsic of the same block; the revealed rows are not in storage",
+            code="weights_revealed_and_set_in_block",
         )  # fmt: skip
     return sorted(u for u in revealed if u < n)
 
@@ -645,9 +680,9 @@ def _vec(decoder, raw: bytes | None) -> np.ndarray:
     return decoder(raw if raw is not None else b"\x00")
 
 
-def read_epoch_outputs(after: StateReader, netuid: int, n: int, era: Era) -> EpochOutputs:
-    """Everything the era's epoch writes, read at E."""
-    idx = era.storage_index(netuid)
+def read_epoch_outputs(after: StateReader, netuid: int, n: int, era: Era, mechanism: int = 0) -> EpochOutputs:
+    """Everything the era's epoch writes, read at E (per-mechanism items at ``mechanism``)."""
+    idx = era.storage_index(netuid, mechanism)
     names = [o for o in era.outputs] + list(era.mechanism_outputs)
     keys = [(o, (idx if o in era.mechanism_outputs else netuid,)) for o in names]
     raws = dict(zip(names, after.raw(keys)))

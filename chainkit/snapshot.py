@@ -27,7 +27,7 @@ import numpy as np
 from taoaudit.consensus.model import EpochInputs, EpochOutputs, Hyperparameters, SparseRows
 
 from .files import atomic_write
-from .errors import MalformedSnapshot
+from .errors import ChainError, MalformedSnapshot
 from .metagraph import Metagraph
 
 FORMAT = "taoaudit-snapshot/1"
@@ -35,8 +35,23 @@ FORMAT = "taoaudit-snapshot/1"
 
 # -- generic arrays + manifest -----------------------------------------------------------------
 def _base(path: str | os.PathLike) -> Path:
+    """The snapshot's name without ``.npz``/``.json``; any other dot stays (``run.v1``)."""
     p = Path(path)
     return p.with_suffix("") if p.suffix in (".npz", ".json") else p
+
+
+def _sibling(base: Path, ext: str) -> Path:
+    return base.with_name(base.name + ext)
+
+
+def snapshot_files(path: str | os.PathLike) -> tuple[Path, Path]:
+    """(manifest, arrays file) a snapshot name stands for."""
+    base = _base(path)
+    return _sibling(base, ".json"), _sibling(base, ".npz")
+
+
+class ExportRefused(ChainError):
+    """An export would overwrite a file (the snapshot's own, or any without ``force``)."""
 
 
 def array_digest(a: np.ndarray) -> str:
@@ -77,14 +92,14 @@ def save_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta:
     manifest = {
         "format": FORMAT,
         **dict(meta),
-        "arrays_file": base.with_suffix(".npz").name,
+        "arrays_file": _sibling(base, ".npz").name,
         # The file's own hash catches damage outside the arrays too (zip headers, names, dates).
         "arrays_file_sha256": hashlib.sha256(blob).hexdigest(),
         "fields": list(arrays),
         "sha256": {name: array_digest(np.asarray(a)) for name, a in arrays.items()},
     }
-    _atomic_write(base.with_suffix(".npz"), blob)
-    manifest_path = base.with_suffix(".json")
+    _atomic_write(_sibling(base, ".npz"), blob)
+    manifest_path = _sibling(base, ".json")
     _atomic_write(manifest_path, (json.dumps(manifest, indent=1, default=_json_default) + "\n").encode())
     return manifest_path
 
@@ -92,7 +107,7 @@ def save_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta:
 def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read and verify a snapshot; :class:`MalformedSnapshot` on any mismatch."""
     base = _base(path)
-    mpath = base.with_suffix(".json")
+    mpath = _sibling(base, ".json")
     try:
         manifest = json.loads(mpath.read_text())
     except FileNotFoundError:
@@ -104,7 +119,11 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[st
     fields, digests = manifest.get("fields"), manifest.get("sha256")
     if not isinstance(fields, list) or not isinstance(digests, dict) or set(fields) != set(digests):
         raise MalformedSnapshot(mpath, "manifest field list and hashes disagree")
-    npz = mpath.with_name(str(manifest.get("arrays_file", base.with_suffix(".npz").name)))
+    arrays_file = manifest.get("arrays_file", _sibling(base, ".npz").name)
+    if (not isinstance(arrays_file, str) or Path(arrays_file).name != arrays_file or "\\" in arrays_file
+            or arrays_file.startswith(".") or not arrays_file.endswith(".npz")):
+        raise MalformedSnapshot(mpath, f"arrays_file must be a file name beside the manifest, not {arrays_file!r}")
+    npz = mpath.with_name(arrays_file)
     file_digest = manifest.get("arrays_file_sha256")
     if file_digest is not None:
         try:
@@ -157,10 +176,13 @@ def load_metagraph(path: str | os.PathLike) -> Metagraph:
     arrays, m = load_arrays(path)
     if m.get("kind") != "metagraph":
         raise MalformedSnapshot(path, f"holds a {m.get('kind')!r} snapshot, not a metagraph")
-    return Metagraph(
-        m["netuid"], m["block_number"], m["block_hash"], m["spec_version"], m["endpoint"],
-        m["source"], arrays, m.get("subnet", {}),
-    )  # fmt: skip
+    try:
+        return Metagraph(
+            int(m["netuid"]), int(m["block_number"]), m["block_hash"], int(m["spec_version"]), m["endpoint"],
+            m["source"], arrays, dict(m.get("subnet") or {}),
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError) as e:
+        raise MalformedSnapshot(path, f"metagraph fields incomplete ({type(e).__name__}: {e})") from None
 
 
 # -- epoch (inputs + outputs) ------------------------------------------------------------------
@@ -267,6 +289,18 @@ def epoch_json(inputs: EpochInputs, outputs: EpochOutputs | None) -> dict[str, A
     if outputs is not None:
         out["outputs"] = {name: conv(getattr(outputs, name)) for name in outputs.field_names()}
     return out
+
+
+def check_export_target(out: str | os.PathLike, source: str | os.PathLike, force: bool = False) -> Path:
+    """Refuse to export onto the snapshot's own files (always) or onto any existing file
+    (unless ``force``)."""
+    p = Path(out)
+    own = {f.resolve() for f in snapshot_files(source)}
+    if p.resolve() in own:
+        raise ExportRefused(f"refusing to export onto {p}: it is one of the snapshot's own files")
+    if p.exists() and not force:
+        raise ExportRefused(f"refusing to overwrite {p} (it exists; --force replaces it)")
+    return p
 
 
 def export_json(obj: Metagraph | tuple, path: str | os.PathLike) -> Path:

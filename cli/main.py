@@ -274,33 +274,45 @@ def audit(ctx: click.Context, netuids: str, count: int, from_block: int | None, 
 
     s = Settings(ctx)
     engine = s.engine(reference)
-    chain = s.chain()
-    if netuids.strip().lower() == "all":
-        subnets = lib.subnet_netuids(chain, to_block)
-    else:
+    if from_block is None and count < 1:
+        raise Fail(f"--epochs must be at least 1 (got {count}): nothing would be verified")
+    subnets: list[int] | None = None
+    if netuids.strip().lower() != "all":
         try:
             subnets = sorted({int(x) for x in netuids.split(",") if x.strip()})
         except ValueError:
             raise Fail(f"--netuids takes 'all' or a list like 1,3,7, not {netuids!r}") from None
-    targets: list[tuple[int, int]] = []
-    for netuid in subnets:
-        blocks = lib.epoch_blocks(chain, netuid, count=None if from_block is not None else count,
-                                  from_block=from_block, to_block=to_block)
-        targets.extend((netuid, e) for e in blocks)
-    cache = None if no_cache else lib.AuditCache(cache_dir)
+        if not subnets:
+            raise Fail("--netuids names no subnet: nothing would be verified")
+    chain = s.chain()
+    targets, skipped = lib.audit_targets(chain, subnets, count=None if from_block is not None else count,
+                                         from_block=from_block, to_block=to_block)
+    warned: list[str] = []
+
+    def warn(message: str) -> None:
+        warned.append(message)
+        click.echo(f"warning: {message}", err=True)
+
+    cache = None if no_cache else lib.AuditCache(cache_dir, warn=warn, engine=engine)
     with render.progress(s.err_console, enabled=not s.json and sys.stderr.isatty(), total=len(targets),
                          label="auditing epochs") as advance:
         results = lib.audit(chain, targets, engine=engine, cache=cache, on_result=lambda r: advance())
     _finish_recording(chain)
     first = lib.first_divergence(results)
+    summary = lib.summarize(results)
     if s.json:
-        emit_json({"engine": engine, "epochs": [r.to_json() | {"cached": r.cached} for r in results],
+        emit_json({"engine": engine, "epochs": [r.to_json() for r in results], "summary": summary,
+                   "skipped_subnets": {str(k): v for k, v in sorted(skipped.items())},
                    "first_divergence": {str(k): v.epoch_block for k, v in first.items()},
-                   "mismatched_epochs": sum(1 for r in results if not r.ok)})
+                   "mismatched_epochs": summary["mismatch"], "warnings": warned})
     else:
-        render.audit_results(s.console, results, first, engine)
+        render.audit_results(s.console, results, first, engine, summary, skipped)
         s.footer()
-    sys.exit(EXIT_MISMATCH if first else EXIT_OK)
+    status = lib.exit_status(summary)
+    if status == EXIT_ERROR:
+        click.echo(f"error: no epoch could be verified ({summary['epochs']} audited: {summary['refused']} refused, "
+                   f"{summary['unreadable']} unreadable)", err=True)
+    sys.exit(status)
 
 
 @main.command()
@@ -318,7 +330,7 @@ def explain(ctx: click.Context, netuid: int, uid: int, block: str | None, epoch_
 
     s = Settings(ctx)
     chain = s.chain()
-    read = lib.read_epoch(chain, netuid, block=_block_arg(block), epoch=epoch_block)
+    read, _ = lib.with_rao_emission(lib.read_epoch(chain, netuid, block=_block_arg(block), epoch=epoch_block))
     if not 0 <= uid < read.inputs.n:
         raise Fail(f"uid {uid} is not registered on subnet {netuid} (n = {read.inputs.n})")
     _, stages = explain_uid(read.inputs, read.spec_version, uid, read.outputs)
@@ -394,10 +406,14 @@ def snapshot_save(ctx: click.Context, netuid: int, block: str | None, epoch_bloc
     s = Settings(ctx)
     chain = s.chain()
     if epoch_block is not None:
-        read = lib.read_epoch(chain, netuid, epoch=epoch_block)
+        read, rao = lib.with_rao_emission(lib.read_epoch(chain, netuid, epoch=epoch_block))
         path = save_epoch(read.inputs, read.outputs, out, meta={
             "spec_version": read.spec_version, "block_hashes": read.block_hashes,
-            "epoch_block": read.epoch_block, "endpoint": chain.endpoint})
+            "epoch_block": read.epoch_block, "endpoint": chain.endpoint,
+            # dTAO: inputs carry the amount inferred as verify infers it; verify --snapshot
+            # re-infers it from this floor and reports it as inferred
+            "rao_emission_floor": read.rao_emission_floor, "rao_emission_info": rao,
+            "replaced_uids": list(read.replaced_uids)})
         summary = {"kind": "epoch", "path": str(path), "netuid": netuid, "epoch_block": read.epoch_block,
                    "spec_version": read.spec_version, "n": read.inputs.n}
     else:
@@ -484,14 +500,16 @@ def snapshot_diff(ctx: click.Context, before: Path | None, after: Path | None, n
 @click.argument("path", type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("--force", is_flag=True, help="Replace OUT if it exists (never the snapshot's own files).")
 @common_options
 @click.pass_context
 @library_errors
-def snapshot_export(ctx: click.Context, path: Path, out: Path, fmt: str) -> None:
+def snapshot_export(ctx: click.Context, path: Path, out: Path, fmt: str, force: bool) -> None:
     """Export a snapshot to JSON (any kind) or CSV (metagraph)."""
-    from taoaudit.chainkit.snapshot import export_csv, export_json
+    from taoaudit.chainkit.snapshot import check_export_target, export_csv, export_json
 
     s = Settings(ctx)
+    check_export_target(out, path, force)
     kind, obj = _load_any(path)
     if fmt == "csv":
         if kind != "metagraph":

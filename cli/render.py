@@ -110,21 +110,31 @@ def progress(con: Console, enabled: bool, total: int, label: str) -> Iterator[Ca
         yield lambda: bar.advance(task)
 
 
-def audit_results(con: Console, results: list, first: dict, engine: str) -> None:
+_VERDICT_STYLE = {"exact": "[green]exact match[/]", "mismatch": "[bold red]MISMATCH[/]",
+                  "refused": "[yellow]refused[/]", "unreadable": "[yellow]unreadable[/]"}
+
+
+def audit_results(con: Console, results: list, first: dict, engine: str, summary: dict,
+                  skipped: dict[int, str]) -> None:
     t = Table(title=f"Audit: {len(results)} epochs ({engine} engine)", title_justify="left")
-    for col in ("subnet", "epoch block", "spec", "variant", "UIDs", "fields", "mismatches", "source", "result"):
-        t.add_column(col, justify="right" if col in ("subnet", "epoch block", "spec", "UIDs", "fields", "mismatches") else "left")
-    for r in results:
-        t.add_row(str(r.netuid), str(r.epoch_block), str(r.spec_version), r.variant, str(r.uids_compared),
-                  str(len(r.fields_compared)), str(len(r.mismatches)), "cache" if r.cached else "computed",
-                  _verdict(r.ok))
+    for col in ("subnet", "epoch block", "spec", "UIDs", "mismatches", "source", "result", "why"):
+        t.add_column(col, justify="right" if col in ("subnet", "epoch block", "spec", "UIDs", "mismatches") else "left")
+    for o in results:
+        a = o.audit
+        t.add_row(str(o.netuid), str(o.epoch_block), str(a.spec_version) if a else "-",
+                  str(a.uids_compared) if a else "-", str(len(a.mismatches)) if a else "-",
+                  "cache" if o.cached else "computed", _VERDICT_STYLE[o.verdict], escape(_short(o.reason or "", 100)))
     con.print(t)
-    if first:
-        for netuid, r in sorted(first.items()):
-            con.print(f"[bold red]subnet {netuid}: first divergence at epoch block {r.epoch_block}[/]")
-            verify_result(con, r, engine)
-    else:
-        con.print(f"all {len(results)} epochs match the chain exactly")
+    for netuid, note in sorted(skipped.items()):
+        con.print(f"[dim]subnet {netuid} skipped: {escape(note)}[/]")
+    for netuid, o in sorted(first.items()):
+        con.print(f"[bold red]subnet {netuid}: first divergence at epoch block {o.epoch_block}[/]")
+        verify_result(con, o.audit, engine)
+    parts = [f"{summary[v]} {v}" for v in ("exact", "mismatch", "refused", "unreadable")]
+    con.print(f"{summary['epochs']} epochs: " + ", ".join(parts))
+    for kind in ("refused", "unreadable"):
+        for code, count in sorted(summary[f"{kind}_by_reason"].items()):
+            con.print(f"  {kind}: {count} × {code}")
 
 
 def explain(con: Console, netuid: int, uid: int, hotkey: str | None, read: Any, stages: list, stored_form: Callable) -> None:

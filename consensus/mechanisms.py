@@ -115,3 +115,54 @@ def epoch_with_mechanisms(
         validator_emission=plain_sum("validator_emission") if first.validator_emission is not None else None,
     )
     return MechanismEpoch(shares, weights, outs, subnet)
+
+
+# -- rao_emission of a multi-mechanism epoch, recovered from the stored Emission ---------------
+# Each mechanism's epoch stores Emission_m,i = floor(x_m,i · share_m / 2^32) for its normalised
+# emission x_m (consensus.emission), and the subnet stores the weighted sum above. For one
+# mechanism that inverts to an interval; with several, share_m and the weights are not linear in
+# rao (floors, the remainder to mechanism 0), so the amounts are searched: the summed Emission
+# grows with rao up to a few units of rounding, a bisection finds where it meets the stored
+# sum, and a bounded scan around it keeps every amount that reproduces the whole vector.
+
+SCAN = 4096  # amounts tried on each side of the bisection's answer
+
+
+def aggregate_emission(normalized: Sequence[Sequence[int]], rao_emission: int, split: Sequence[int] | None,
+                       uids: Sequence[int]) -> list[int]:
+    """The per-subnet Emission of ``uids`` for ``rao_emission`` given each mechanism's shares."""
+    shares = split_emissions(rao_emission, len(normalized), split)
+    weights = [mechanism_weight(s, rao_emission, m) for m, s in enumerate(shares)]
+    out = []
+    for u in uids:
+        acc = 0
+        for x, share, w in zip(normalized, shares, weights):
+            acc = weighted_acc(acc, (int(x[u]) * share) >> 32, w, 64)
+        out.append(acc)
+    return out
+
+
+def infer_rao_emission_mechanisms(
+    normalized: Sequence[Sequence[int]], stored: Sequence[int], split: Sequence[int] | None,
+    uids: Sequence[int], floor: int = 0,
+) -> tuple[int, int] | None:
+    """The range ``[lo, hi]`` (within the scanned window) of amounts ≥ ``floor`` whose
+    aggregation reproduces ``stored`` at ``uids`` exactly, or ``None`` when none was found."""
+    want = [int(stored[u]) for u in uids]
+    target = sum(want)
+
+    def total(rao: int) -> int:
+        return sum(aggregate_emission(normalized, rao, split, uids))
+
+    lo, hi = floor, U64_MAX
+    while lo < hi:  # smallest amount whose summed Emission reaches the stored sum
+        mid = (lo + hi) // 2
+        if total(mid) < target:
+            lo = mid + 1
+        else:
+            hi = mid
+    found = [r for r in range(max(floor, lo - SCAN), min(U64_MAX, lo + SCAN) + 1)
+             if aggregate_emission(normalized, r, split, uids) == want]
+    if not found:
+        return None
+    return found[0], found[-1]
