@@ -150,3 +150,17 @@ def test_pre_320_leaves_rows_of_non_validators_alone() -> None:
         else:
             assert out_new.bonds.present[uid] and out_new.bonds.row(uid) == []
             assert bool(out_old.bonds.present[uid]) == bool(inputs.bonds.present[uid])
+
+
+def test_docs_eras_lists_every_era_and_refusal() -> None:
+    """docs/eras.md is the current table: every era with its range, summary and sources."""
+    from .conftest import ROOT
+
+    doc = (ROOT / "docs" / "eras.md").read_text()
+    for e in ERAS:
+        row = next((line for line in doc.splitlines() if line.startswith(f"| {e.span()} | `{e.name}` |")), None)
+        assert row is not None, e.name
+        assert e.summary in row and all(src in row for src in e.sources), e.name
+    for r in REFUSED:
+        assert f"| {r.first_spec}–{r.last_spec} | {r.reason} |" in doc
+    assert f"| > {NEWEST_SPEC} |" in doc
