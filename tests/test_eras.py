@@ -164,3 +164,28 @@ def test_docs_eras_lists_every_era_and_refusal() -> None:
     for r in REFUSED:
         assert f"| {r.first_spec}–{r.last_spec} | {r.reason} |" in doc
     assert f"| > {NEWEST_SPEC} |" in doc
+
+
+@pytest.mark.parametrize("mode", ["current", "previous", "auto"])
+@pytest.mark.parametrize("prev_len", [0, 2, "n", 40])
+def test_consensus_modes_kernel_equals_reference(mode: str, prev_len) -> None:
+    """Every mode with empty / short / full / long stored consensus: both engines agree, and the
+    previous vector really changes the result when it is read."""
+    import dataclasses
+
+    base = load_case(shared_path("epoch-snapshot-459", "cases", "shared459-0001.json")).inputs  # n=16, Yuma3+LA
+    n = base.n
+    length = n if prev_len == "n" else prev_len
+    prev = np.asarray([(7919 * (i + 3)) % 65536 for i in range(length)], dtype=np.uint16)
+    for penalty in (65535, 30000):
+        hp = dataclasses.replace(base.hyperparameters, liquid_alpha_consensus_mode=mode, bonds_penalty=penalty)
+        inputs = base.with_changes(hyperparameters=hp, consensus_prev=prev)
+        ref = run_epoch(inputs, 459)
+        kern = run_epoch(inputs, 459, engine="numba")
+        for f in ref.field_names():
+            a, b = getattr(ref, f), getattr(kern, f)
+            assert (a == b) if f == "bonds" else np.array_equal(a, b), (mode, prev_len, penalty, f)
+        reads_prev = length > 0 and (mode == "previous" or (mode == "auto" and penalty == 65535))
+        current = run_epoch(inputs.with_changes(hyperparameters=dataclasses.replace(
+            hp, liquid_alpha_consensus_mode="current")), 459)
+        assert (ref.bonds != current.bonds) == reads_prev, (mode, prev_len, penalty)
