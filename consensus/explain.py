@@ -25,13 +25,17 @@ def _prop(raw: int) -> float:
 
 
 def explain_uid(
-    inputs: EpochInputs, spec_version: int, uid: int, chain: EpochOutputs | None = None
+    inputs: EpochInputs,
+    spec_version: int,
+    uid: int,
+    chain: EpochOutputs | None = None,
+    assume_era: str | None = None,
 ) -> tuple[EpochOutputs, list[Stage]]:
     """Recompute with the reference and return the stages that decide ``uid``'s outputs."""
     if not 0 <= uid < inputs.n:
         raise ValueError(f"uid {uid} is not in this subnet (n = {inputs.n})")
     trace: dict = {}
-    out = run_epoch(inputs, spec_version, engine="reference", trace=trace)
+    out = run_epoch(inputs, spec_version, engine="reference", trace=trace, assume_era=assume_era)
 
     def stored(attr: str) -> Any:
         v = getattr(chain, attr, None) if chain is not None else None
@@ -71,6 +75,7 @@ def explain_uid(
               "from validators, before clipping"),
         Stage("consensus", _prop(trace["consensus"][uid]), trace["consensus"][uid], stored("consensus"),
               "stake-weighted kappa-quantile of the weights received"),
+        *_liquid_consensus_stage(trace, uid, inputs.hyperparameters.liquid_alpha_consensus_mode),
         Stage("weights received after clip", len(clipped_received), [[i, w] for i, w in clipped_received]),
         Stage("validator trust", _prop(trace["validator_trust"][uid]), trace["validator_trust"][uid],
               stored("validator_trust"), "sum of this validator's clipped weights"),
@@ -95,6 +100,17 @@ def explain_uid(
               f"floor(share · {inputs.rao_emission} rao)"),
     ]
     return out, stages
+
+
+def _liquid_consensus_stage(trace: dict, uid: int, mode: str) -> list[Stage]:
+    """Spec >= 446: the consensus the liquid-alpha sigmoid read, when liquid alpha ran."""
+    if "liquid_consensus" not in trace:
+        return []
+    c = trace["liquid_consensus"][uid]
+    source = trace["liquid_consensus_source"]
+    note = (f"the previously stored Consensus (mode {mode})" if source == "previous"
+            else "this epoch's consensus")
+    return [Stage("liquid-alpha consensus", _prop(c), c, None, f"read by the liquid-alpha sigmoid: {note}")]
 
 
 def stored_form(stage: Stage) -> Any:

@@ -189,3 +189,20 @@ def test_consensus_modes_kernel_equals_reference(mode: str, prev_len) -> None:
         current = run_epoch(inputs.with_changes(hyperparameters=dataclasses.replace(
             hp, liquid_alpha_consensus_mode="current")), 459)
         assert (ref.bonds != current.bonds) == reads_prev, (mode, prev_len, penalty)
+
+
+def test_explain_names_the_consensus_liquid_alpha_read() -> None:
+    from taoaudit.consensus.explain import check_sums, explain_uid
+    from taoaudit.consensus.fixedpoint import U16_MAX
+
+    case = load_case(CASE_459)  # auto at penalty 65535 with a full stored consensus: previous
+    uid = 1
+    _, stages = explain_uid(case.inputs, 459, uid)
+    by = {s.name: s for s in stages}
+    stage = by["liquid-alpha consensus"]
+    assert "previously stored Consensus (mode auto)" in stage.note
+    stored = int(case.inputs.consensus_prev[uid])
+    assert stage.raw == I32F32.safe_div(I32F32.from_int(stored), I32F32.from_int(U16_MAX))
+    assert all(check_sums(stages).values())
+    _, stages_445 = explain_uid(case.inputs, 445, uid)
+    assert "this epoch's consensus" in {s.name: s for s in stages_445}["liquid-alpha consensus"].note

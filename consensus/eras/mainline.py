@@ -285,6 +285,9 @@ def yuma3_bonds(
     if hp.liquid_alpha and consensus and any(c != 0 for c in consensus):
         # whether liquid alpha runs looks at the current consensus; what it reads is by mode
         liquid_consensus = consensus_for_liquid_alpha(inputs, consensus, rules)
+        if trace is not None:
+            trace["liquid_consensus"] = list(liquid_consensus)
+            trace["liquid_consensus_source"] = "current" if liquid_consensus is consensus else "previous"
         alphas = liquid_alphas(weights_for_bonds, bonds, liquid_consensus, hp, rules)
         ema_bonds = sp.mat_ema_alpha_sparse(weights_for_bonds, bonds, alphas)
     else:
