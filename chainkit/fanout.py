@@ -67,7 +67,9 @@ def audit_task(netuid: int, epoch_block: int, job: Mapping[str, Any]) -> dict[st
     for attempt in range(TASK_RETRIES + 1):
         try:
             with _rpc_lease(job):
+                began = time.time()
                 stage = _read_stage(_chain_for(job["source"]), netuid, epoch_block, cache)
+                read_window = [began, time.time()]
             break
         except (EndpointUnreachable, *_node_faults()) as e:
             _drop_chain(job["source"])
@@ -84,7 +86,8 @@ def audit_task(netuid: int, epoch_block: int, job: Mapping[str, Any]) -> dict[st
         record = _compare_stage(read, job["engine"], bool(job["edges"]))
     if cache is not None and block_hash and record["verdict"] != "unreadable":
         cache.put(netuid, epoch_block, block_hash, record)
-    return record
+    # when this process held the endpoint (wall clock): for progress reports and the lease test
+    return record | {"timing": {"pid": os.getpid(), "read": read_window}}
 
 
 def _read_stage(chain: Chain, netuid: int, epoch_block: int, cache: "RecordCache | None") -> tuple:
@@ -197,11 +200,16 @@ def _rpc_lease(job: Mapping[str, Any]) -> Iterator[None]:
     if not name:
         yield
         return
+    with _semaphore(name, int(job["rpc_limit"])):
+        yield
+
+
+@functools.lru_cache(maxsize=16)
+def _semaphore(name: str, max_leases: int) -> Any:
+    """One handle per worker process and endpoint (each handle costs scheduler round trips)."""
     from distributed import Semaphore
 
-    sem = Semaphore(max_leases=int(job["rpc_limit"]), name=name)
-    with sem:
-        yield
+    return Semaphore(max_leases=max_leases, name=name)
 
 
 def _limit_kernel_threads(n: int | None) -> None:
@@ -246,7 +254,7 @@ class RecordCache:
         return record | {"cached": True}
 
     def put(self, netuid: int, epoch_block: int, block_hash: str, record: Mapping[str, Any]) -> None:
-        doc = {"cache_key": self.key, "record": dict(record) | {"cached": False}}
+        doc = {"cache_key": self.key, "record": {k: v for k, v in record.items() if k != "timing"} | {"cached": False}}
         with contextlib.suppress(OSError):  # a cache that cannot be written only costs a rerun
             atomic_write(self._path(netuid, epoch_block, block_hash),
                          gzip.compress(json.dumps(doc, separators=(",", ":")).encode(), 6))
@@ -305,9 +313,11 @@ def run_audit(
 def _portable(source: str) -> str:
     """A recording path every worker can open regardless of its working directory."""
     text = os.fspath(source)
-    if "://" in text or text.startswith("replay:") or not os.path.exists(text):
+    prefix = "replay:" if text.startswith("replay:") else ""
+    path, sep, name = text[len(prefix):].partition("#")
+    if "://" in text or not os.path.exists(path):
         return text
-    return os.path.abspath(text)
+    return prefix + os.path.abspath(path) + sep + name
 
 
 def _run_here(source: str, targets: Sequence[tuple[int, int]], engine: str, cache_dir: Any, edges: bool,
@@ -337,7 +347,7 @@ def _run_on_cluster(client: Any, job: dict[str, Any], targets: Sequence[tuple[in
 
     Semaphore(max_leases=job["rpc_limit"], name=job["semaphore"])  # registered before any task asks
     token = hashlib.sha256(json.dumps([job, list(map(list, targets)), time.time_ns()]).encode()).hexdigest()[:12]
-    futures = {client.submit(audit_task, netuid, epoch, job, key=f"audit-{netuid}-{epoch}-{token}", pure=False): i
+    futures = {client.submit(audit_task, netuid, epoch, job, key=f"audit-{i}-{netuid}-{epoch}-{token}", pure=False): i
                for i, (netuid, epoch) in enumerate(targets)}
     records: list[dict[str, Any] | None] = [None] * len(targets)
     try:
