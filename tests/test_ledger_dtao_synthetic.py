@@ -279,11 +279,12 @@ def test_one_altered_balance_is_named(world: dict) -> None:
 
 
 def test_other_eras_are_refused_in_one_line(world: dict) -> None:
-    for spec in (343, 364, 397, 425, 459):
+    for spec in (103, 343, 364, 426, 445, 459):
         with pytest.raises(UnsupportedSpecError) as e:
             dtao.payout(spec, world["read_before"], PENDING, HOTKEY_EMISSION, E)
         assert "\n" not in str(e.value) and f"spec {spec}" in str(e.value)
     assert dtao.check_payout_era(365) == dtao.check_payout_era(394) == "clamped-exp"
+    assert (dtao.check_payout_era(397), dtao.check_payout_era(425)) == ("owner-exempt", "dynamic-tempo")
 
 
 def test_leased_subnet_is_refused(world: dict) -> None:

@@ -135,8 +135,13 @@ def u64_sum(values) -> int:
     return U96F32.to_int(sum(values))
 
 
-@pytest.mark.parametrize("case", [c for c in COINBASE["cases"] if c["call"] != "distribute_emission"], ids=lambda c: c["test"])
-def test_coinbase(case: dict) -> None:
+OTHERS = [(c, spec) for c in COINBASE["cases"] if c["call"] != "distribute_emission" for spec in c.get("specs", [393])]
+
+
+@pytest.mark.parametrize(("case", "spec"), OTHERS, ids=[f"{c['test']}@{s}" for c, s in OTHERS])
+def test_coinbase(case: dict, spec: int) -> None:
+    """The payout's steps at 393 and, where the test is unchanged, at 425 (same functions; the
+    share pool of the era for the distribute cases)."""
     got: dict[str, int] = {}
     call = case["call"]
     if call == "calculate_dividend_distribution":
@@ -157,6 +162,7 @@ def test_coinbase(case: dict) -> None:
             got["sum_alpha_dividends"] = u64_sum(alpha.values())
     elif call == "distribute_dividends_and_incentives":
         state = payout_state(case["state"])
+        state.share_pool = dtao.SHARE_POOLS[dtao.check_payout_era(spec)]
         incentives = {int(h): v for h, v in case["incentives"].items()}
         dtao.distribute(state, case["owner_cut"], incentives, {}, {}, dtao.PayoutBook(state, 0))
         got = {f"hotkey_stake:{h}": state.stake(h, NETUID) for h in {h for (h, _n) in state.total_hotkey_alpha} | {1}}
@@ -168,10 +174,11 @@ def test_coinbase(case: dict) -> None:
 
 
 # -- distribute_emission: the whole payout after an epoch -----------------------------------
-def drain_state(spec: dict) -> tuple[dtao.PayoutState, list[int]]:
-    """The mock subnet a drain test builds: registrations, stakes (through the share pool), children."""
+def drain_state(spec: dict, spec_version: int = 393) -> tuple[dtao.PayoutState, list[int]]:
+    """The mock subnet a drain test builds: registrations, stakes (through the era's share pool), children."""
     s = dtao.PayoutState(netuid=NETUID, default_account=0, tao_weight=spec["tao_weight"], ck_burn=spec["ck_burn"],
-                         subnet_owner=spec.get("subnet_owner"), subnet_owner_hotkey=spec.get("subnet_owner_hotkey"))
+                         subnet_owner=spec.get("subnet_owner"), subnet_owner_hotkey=spec.get("subnet_owner_hotkey"),
+                         share_pool=dtao.SHARE_POOLS[dtao.check_payout_era(spec_version)])
     registered = list(spec["registered"])
     s.owner = {int(h): c for h, c in spec["owner"].items()}
     for h in registered:  # registration creates the account: OwnedHotkeys[coldkey] gets the hotkey
@@ -210,26 +217,28 @@ def epoch_inputs(s: dtao.PayoutState, registered: list[int], rao: int) -> EpochI
     )
 
 
-def epoch_emission(s: dtao.PayoutState, registered: list[int], rao: int) -> list[tuple[int, int, int]]:
-    """Our spec-393 epoch on the mock subnet: (hotkey, server alpha, validator alpha) per UID."""
+def epoch_emission(s: dtao.PayoutState, registered: list[int], rao: int, spec: int = 393) -> list[tuple[int, int, int]]:
+    """Our epoch of ``spec`` on the mock subnet: (hotkey, server alpha, validator alpha) per UID."""
     if not registered:
         return []
-    out = run_epoch(epoch_inputs(s, registered, rao), 393)
+    out = run_epoch(epoch_inputs(s, registered, rao), spec)
     return [(h, int(out.server_emission[i]), int(out.validator_emission[i])) for i, h in enumerate(registered)]
 
 
-DRAINS = [c for c in COINBASE["cases"] + CLAIM_ROOT["cases"] if c["call"] == "distribute_emission"]
+DRAINS = [(c, spec) for c in COINBASE["cases"] + CLAIM_ROOT["cases"] if c["call"] == "distribute_emission"
+          for spec in c.get("specs", [393])]
 
 
-@pytest.mark.parametrize("case", DRAINS, ids=lambda c: c["test"])
-def test_distribute_emission(case: dict) -> None:
-    state, registered = drain_state(case["state"])
+@pytest.mark.parametrize(("case", "spec"), DRAINS, ids=[f"{c['test']}@{s}" for c, s in DRAINS])
+def test_distribute_emission(case: dict, spec: int) -> None:
+    """At 393 with the U64F64 share pool; at 425 (test body unchanged) with the SafeFloat pool."""
+    state, registered = drain_state(case["state"], spec)
     remembered: dict[str, float] = {}
     for step in case["steps"]:
         if "distribute" in step:
             pending = dtao.Pending(*step["distribute"])
-            emission = epoch_emission(state, registered, pending.server + pending.validator + pending.root)
-            state = dtao.payout(393, state, pending, emission, 1).after
+            emission = epoch_emission(state, registered, pending.server + pending.validator + pending.root, spec)
+            state = dtao.payout(spec, state, pending, emission, 1).after
         elif "set_childkey_take" in step:
             hot, take = step["set_childkey_take"]
             state.childkey_take[hot] = take

@@ -12,9 +12,14 @@ fixed-point rules, on a copy of the storage it reads and writes, so that it yiel
   ``TotalHotkeyShares``, ``AlphaDividendsPerSubnet``, ``RootAlphaDividendsPerSubnet``,
   ``RootClaimable``, ``TotalHotkeyAlphaLastEpoch``, ``SubnetAlphaOut``) for reconciliation.
 
-Era coverage: the payout is identical (type renames only) from spec 365 through 394; era row
-``clamped-exp`` (365–396) of :mod:`consensus.eras.table` — 395 and 396 never shipped on main
-(first-parent history goes 394 f65a8a3b0 → 397 e7f05a051). Sources, all in opentensor/subtensor:
+Era coverage (rows of :mod:`consensus.eras.table`, mapped in :mod:`.eras`): ``clamped-exp``
+(365–396; 395 and 396 never shipped on main, first-parent history goes 394 f65a8a3b0 → 397
+e7f05a051) with the U64F64 share pool; ``owner-exempt`` (397–422) and ``dynamic-tempo`` up to
+425 with the SafeFloat share pool (:mod:`.safefloat`). From 394 to 425 the payout itself changes
+only in ways that move no stake (run_coinbase.rs diffs between the newest commits of each spec:
+394 f65a8a3b0 → 397 e7f05a051 return values dropped; 402 6844ee37f → 411 486037ba4 the owner cut
+is also auto-locked, a lock record; 419 fa8364629 → 421 6016381e4 MinerBurned recorded).
+Specs after 425 are refused (not read). Sources, all in opentensor/subtensor:
 
 * ``pallets/subtensor/src/coinbase/run_coinbase.rs@4a2e4b128`` (spec 393; identical to
   ``@6e3d24cea`` spec 365 apart from AlphaCurrency→AlphaBalance): ``distribute_emission``,
@@ -28,11 +33,13 @@ Era coverage: the payout is identical (type renames only) from spec 365 through 
   ``HotkeyAlphaSharePoolDataOperations`` (zero values remove the entry).
 * ``pallets/subtensor/src/staking/claim_root.rs@4a2e4b128``:
   ``increase_root_claimable_for_hotkey_and_subnet`` (I96F32 rate per root-staked rao).
+* spec 397+: ``primitives/share-pool/src/lib.rs@14bc6f9f9`` (SafeFloat) and
+  ``stake_utils.rs@14bc6f9f9`` ``HotkeyAlphaSharePoolDataOperations`` (v1 entries read
+  converted, written back as AlphaV2 / TotalHotkeySharesV2).
 * ``pallets/subtensor/src/staking/helpers.rs@4a2e4b128``: ``get_hotkey_take_float``,
   ``recycle_subnet_alpha`` (SubnetAlphaOut −= amount), ``burn_subnet_alpha`` (no storage).
 
-Spec 397 replaces the U64F64 share pool with ``SafeFloat`` shares (share-pool@e7f05a051) and
-411/421 change the payout again; before 361 root alpha dividends were recorded in
+Before 361 root alpha dividends were recorded in
 AlphaDividendsPerSubnet (52378dc3e, PR #2246, added RootAlphaDividendsPerSubnet). Specs 361–364
 pay exactly as 365–394 (let-chain rewrites only) but share era row 323–364 with older specs, so
 :mod:`.eras` refuses them with the rest of that row.
@@ -59,8 +66,16 @@ from ..errors import UnsupportedSpecError
 from ..fixedpoint import I64F64, I96F32, U64F64, U64_MAX, U96F32, U16_MAX
 from .eras import ledger_era_for
 from .model import Credit, CreditKind, ExpectedChange, Ledger, RemainderPart, Token
+from .safefloat import SafeFloat, SafeSharePool
 
 Account = Hashable
+
+#: the share pool each payout era stores its shares in (era-table row names)
+SHARE_POOLS: dict[str, str] = {"clamped-exp": "u64f64", "owner-exempt": "safefloat", "dynamic-tempo": "safefloat"}
+#: the newest spec whose payout was read (opentensor/subtensor@14bc6f9f9); the era row goes on to 445
+NEWEST_PAYOUT_SPEC = 425
+MINER_BURNED_FROM = 421  # run_coinbase.rs@6016381e4 records MinerBurned
+
 
 def check_payout_era(spec_version: int) -> str:
     """The era-table row of ``spec_version`` if this module pays it out; otherwise the one-line
@@ -69,6 +84,11 @@ def check_payout_era(spec_version: int) -> str:
     if ledger_era.module != "dtao":
         raise UnsupportedSpecError(
             f"runtime spec {spec_version} pays out with the {ledger_era.name} ledger, not the dTAO payout"
+        )
+    if spec_version > NEWEST_PAYOUT_SPEC:
+        raise UnsupportedSpecError(
+            f"the ledger of runtime spec {spec_version} is refused: the dTAO payout was read through spec "
+            f"{NEWEST_PAYOUT_SPEC} (opentensor/subtensor@14bc6f9f9); RaoFoundation runtimes after it were not"
         )
     return era_for(spec_version).name
 
@@ -104,6 +124,12 @@ class PayoutState:
     total_hotkey_alpha: dict[tuple[Account, int], int] = field(default_factory=dict)
     alpha_shares: dict[tuple[Account, Account], int] = field(default_factory=dict)
     total_hotkey_shares: dict[Account, int] = field(default_factory=dict)
+    # spec >= 397: SafeFloat shares (AlphaV2 / TotalHotkeySharesV2); a v1 entry above, when
+    # present, is read converted and replaced by a v2 entry on the next write
+    share_pool: str = "u64f64"  # "u64f64" (specs <= 396) or "safefloat" (397+)
+    alpha_shares_v2: dict[tuple[Account, Account], SafeFloat] = field(default_factory=dict)
+    total_hotkey_shares_v2: dict[Account, SafeFloat] = field(default_factory=dict)
+    miner_burned: int | None = None  # spec >= 421: MinerBurned (U96F32 raw) written by the payout
     child_keys: dict[Account, list[tuple[int, Account]]] = field(default_factory=dict)
     parent_keys: dict[Account, list[tuple[int, Account]]] = field(default_factory=dict)
     childkey_take: dict[Account, int] = field(default_factory=dict)  # default 0
@@ -141,11 +167,14 @@ class PayoutState:
         return copy.deepcopy(self)
 
     # -- the alpha share pool of one hotkey on this subnet ---------------------------------
-    def pool(self, hotkey: Account) -> "SharePool":
+    def pool(self, hotkey: Account) -> "SharePool | SafeSharePool":
+        if self.share_pool == "safefloat":
+            return SafeSharePool(_HotkeyPoolOpsV2(self, hotkey))
         return SharePool(_HotkeyPoolOps(self, hotkey))
 
     def coldkeys_of(self, hotkey: Account) -> list[Account]:
-        return sorted((c for (h, c) in self.alpha_shares if h == hotkey), key=self.sort_key)
+        keys = {c for (h, c) in self.alpha_shares if h == hotkey} | {c for (h, c) in self.alpha_shares_v2 if h == hotkey}
+        return sorted(keys, key=self.sort_key)
 
     def stake_of(self, hotkey: Account, coldkey: Account) -> int:
         return self.pool(hotkey).get_value(coldkey)
@@ -193,6 +222,47 @@ class _HotkeyPoolOps:
             self.state.total_hotkey_shares[self.hotkey] = raw
         else:
             self.state.total_hotkey_shares.pop(self.hotkey, None)
+
+
+class _HotkeyPoolOpsV2(_HotkeyPoolOps):
+    """The spec-397+ ops (stake_utils.rs@14bc6f9f9): shares are SafeFloat; a v1 U64F64 entry is
+    read converted (``From<U64F64>``) and removed when the share is written back as v2."""
+
+    def share(self, coldkey: Account) -> SafeFloat:  # type: ignore[override]
+        key = (self.hotkey, coldkey)
+        if key in self.state.alpha_shares:
+            return SafeFloat.from_u64f64(self.state.alpha_shares[key])
+        return self.state.alpha_shares_v2.get(key, SafeFloat())
+
+    def set_share(self, coldkey: Account, value: SafeFloat) -> None:  # type: ignore[override]
+        key = (self.hotkey, coldkey)
+        self.state.alpha_shares.pop(key, None)
+        if not value.is_zero():
+            self.state.alpha_shares_v2[key] = value
+        else:
+            self.state.alpha_shares_v2.pop(key, None)
+
+    def denominator(self) -> SafeFloat:  # type: ignore[override]
+        if self.hotkey in self.state.total_hotkey_shares:
+            return SafeFloat.from_u64f64(self.state.total_hotkey_shares[self.hotkey])
+        return self.state.total_hotkey_shares_v2.get(self.hotkey, SafeFloat())
+
+    def set_denominator(self, value: SafeFloat) -> None:  # type: ignore[override]
+        self.state.total_hotkey_shares.pop(self.hotkey, None)
+        if not value.is_zero():
+            self.state.total_hotkey_shares_v2[self.hotkey] = value
+        else:
+            self.state.total_hotkey_shares_v2.pop(self.hotkey, None)
+
+    def shared(self) -> int:  # type: ignore[override]
+        return self.state.stake(self.hotkey, self.state.netuid)
+
+    def set_shared(self, value: int) -> None:  # type: ignore[override]
+        key = (self.hotkey, self.state.netuid)
+        if value != 0:
+            self.state.total_hotkey_alpha[key] = value
+        else:
+            self.state.total_hotkey_alpha.pop(key, None)
 
 
 class SharePool:
@@ -469,8 +539,9 @@ def _root_claimable(book: PayoutBook, hotkey: Account, amount: int) -> None:
 
 
 def distribute(state: PayoutState, owner_cut: int, incentives: dict, alpha_divs: dict, root_divs: dict,
-               book: PayoutBook) -> None:
-    """``distribute_dividends_and_incentives`` on ``state``, recording every credit in ``book``."""
+               book: PayoutBook, records_miner_burned: bool = False) -> None:
+    """``distribute_dividends_and_incentives`` on ``state``, recording every credit in ``book``
+    (spec >= 421 also records MinerBurned = withheld / total miner incentive, U96F32)."""
     if state.leased:
         raise UnsupportedSpecError("leased subnet: the lease's dividend split is not modelled")
     key = state.sort_key
@@ -479,9 +550,12 @@ def distribute(state: PayoutState, owner_cut: int, incentives: dict, alpha_divs:
     else:
         book.rest("owner cut not paid: SubnetOwner or SubnetOwnerHotkey not stored", owner_cut)
     immune = owner_hotkeys(state)
+    total_incentive = withheld = 0
     for hotkey in sorted(incentives, key=key):
         incentive = incentives[hotkey]
+        total_incentive = min(U64_MAX, total_incentive + incentive)
         if hotkey in immune:
+            withheld = min(U64_MAX, withheld + incentive)
             if state.recycle_or_burn == "Recycle":
                 state.subnet_alpha_out = max(0, state.subnet_alpha_out - incentive)
                 kind = CreditKind.RECYCLED
@@ -493,6 +567,9 @@ def distribute(state: PayoutState, owner_cut: int, incentives: dict, alpha_divs:
         owner = state.owner_of(hotkey)
         dest = state.auto_stake_destination.get(owner, hotkey)
         book.stake_for(dest, owner, CreditKind.MINER_INCENTIVE, incentive)
+    if records_miner_burned:
+        share = U96F32.checked_div(_f(withheld), _f(total_incentive))
+        state.miner_burned = 0 if share is None else share
     state.alpha_dividends_per_subnet.clear()
     for hotkey in sorted(alpha_divs, key=key):
         divs = alpha_divs[hotkey]
@@ -524,6 +601,7 @@ def payout(spec_version: int, before: PayoutState, pending: Pending,
     (hotkey, server alpha, validator alpha) run on ``pending.server + validator + root``."""
     era = check_payout_era(spec_version)
     state = before.copy()
+    state.share_pool = SHARE_POOLS[era]
     alpha_out_before = state.subnet_alpha_out
     book = PayoutBook(state, epoch_block)
     incentive_sum = min(U64_MAX, sum(int(i) for _, i, _ in hotkey_emission))
@@ -543,7 +621,8 @@ def payout(spec_version: int, before: PayoutState, pending: Pending,
     book.rest("root dividends: U96F32 truncation, or no root-staked dividend weight",
               pending.root - sum(_u64(U96F32.sat_mul(_take(state, h), d)) + _u64(U96F32.sat_sub(d, U96F32.sat_mul(_take(state, h), d)))
                                  for h, d in root_divs.items()))
-    distribute(state, pending.owner_cut, incentives, alpha_divs, root_divs, book)
+    distribute(state, pending.owner_cut, incentives, alpha_divs, root_divs, book,
+               records_miner_burned=spec_version >= MINER_BURNED_FROM)
     ledger = Ledger(
         netuid=state.netuid, epoch_block=epoch_block, spec_version=spec_version, era=era,
         distributed={Token.ALPHA: pending.total},
@@ -566,7 +645,14 @@ KEY_ROLES: dict[str, tuple[str, ...]] = {
     "RootAlphaDividendsPerSubnet": ("hotkey",),
     "TotalHotkeyAlphaLastEpoch": ("hotkey",),
     "RootClaimable": ("hotkey", "netuid"),  # I96F32 raw bits of this subnet's entry
+    "AlphaSharesV2": ("hotkey", "coldkey", "netuid"),  # spec >= 397: SafeFloat, packed
+    "TotalHotkeySharesV2": ("hotkey", "netuid"),
 }
+
+def _packed(v: SafeFloat) -> int:
+    """A SafeFloat as one int for exact comparison: mantissa in the high bits, exponent (i64) low."""
+    return (v.mantissa << 64) | (v.exponent & U64_MAX)
+
 
 def storage_entries(state: PayoutState) -> dict[tuple[str, tuple[str, ...]], int]:
     """Every non-zero storage value of ``state`` the payout can move, keyed by (item, key in labels)."""
@@ -579,6 +665,12 @@ def storage_entries(state: PayoutState) -> dict[tuple[str, tuple[str, ...]], int
         out[("Alpha", (lab(h), lab(c), n))] = state.stake_of(h, c)
     for h, bits in state.total_hotkey_shares.items():
         out[("TotalHotkeyShares", (lab(h), n))] = int(bits)
+    for (h, c), v in state.alpha_shares_v2.items():
+        out[("AlphaSharesV2", (lab(h), lab(c), n))] = _packed(v)
+    for (h, c) in state.alpha_shares_v2:
+        out[("Alpha", (lab(h), lab(c), n))] = state.stake_of(h, c)
+    for h, v in state.total_hotkey_shares_v2.items():
+        out[("TotalHotkeySharesV2", (lab(h), n))] = _packed(v)
     for item, values in (("AlphaDividendsPerSubnet", state.alpha_dividends_per_subnet),
                          ("RootAlphaDividendsPerSubnet", state.root_alpha_dividends_per_subnet),
                          ("TotalHotkeyAlphaLastEpoch", state.total_hotkey_alpha_last_epoch)):
@@ -597,7 +689,7 @@ def expected_changes(before: PayoutState, after: PayoutState, credits: Iterable[
     out = []
     for (item, key) in sorted(set(b) | set(a)):
         hot = key[0]
-        cold = key[1] if item in ("Alpha", "AlphaShares") else None
+        cold = key[1] if item in ("Alpha", "AlphaShares", "AlphaSharesV2") else None
         kinds = tuple(sorted({c.kind for c in credits if c.hotkey == hot and (cold is None or c.coldkey == cold)
                               and (c.coldkey or c.kind is not CreditKind.ROOT_DIVIDEND or item == "RootClaimable")},
                              key=lambda k: k.value))

@@ -29,6 +29,9 @@ LEDGER_ERAS: tuple[LedgerEra, ...] = (
     LedgerEra("dtao-u64f64", ("clamped-exp",), "dtao",
               "transcribed runtime unit tests (fixtures/coinbase/, tests/test_ledger_dtao_vectors.py) + "
               "synthetic spec-393 payout (tests/test_ledger_dtao_synthetic.py)"),
+    LedgerEra("dtao-safefloat", ("owner-exempt", "dynamic-tempo"), "dtao",
+              "transcribed runtime unit tests of spec 425 (fixtures/coinbase/share_pool_425.json, the coinbase.rs "
+              "cases whose test bodies are unchanged at 14bc6f9f9); specs after 425 refused"),
 )  # fmt: skip
 
 #: epoch era name -> why its ledger is refused (one line)
@@ -38,9 +41,8 @@ REFUSED: dict[str, str] = {
     "commit-reveal-mask": "dTAO coinbase payout rules are not implemented for this era",
     "mechanisms": "dTAO coinbase payout rules are not implemented for this era",
     "stake-weight": "dTAO coinbase payout rules are not implemented for this era (specs 361–364 pay as 365–394, run_coinbase.rs@52378dc3e, but the era row starts at 323)",
-    "owner-exempt": "spec 397 replaced the U64F64 alpha share pool by SafeFloat shares (primitives/share-pool@e7f05a051); that payout is not implemented",
-    "dynamic-tempo": "SafeFloat share pool and the 411/421 payout changes (auto-locked owner cut, MinerBurned) are not implemented",
-    "consensus-modes": "SafeFloat share pool and the 411/421 payout changes (auto-locked owner cut, MinerBurned) are not implemented",
+    "consensus-modes": "the dTAO payout was read through spec 425 (opentensor/subtensor@14bc6f9f9); "
+                       "the RaoFoundation runtimes 446+ were not",
 }
 
 
