@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
+from .engines import choose_engine, kernels_available, set_kernel_threads
 
-
-def kernels_available() -> bool:
-    """True when the numba fast path is present (it mirrors the reference bit for bit)."""
-    return importlib.util.find_spec("taoaudit.consensus.kernels") is not None and importlib.util.find_spec("numba") is not None
+__all__ = ["choose_engine", "kernels_available", "set_kernel_threads"]

@@ -12,6 +12,9 @@ The first run compiles the kernels (about a minute); numba caches them on disk.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -351,11 +354,12 @@ def test_clip_ranks_in_chunks_keep_the_runtime_order(data, chunks):
         assert np.array_equal(a, b)
 
 
-def test_large_epochs_run_in_parallel_chunks():
+def test_large_epochs_run_in_parallel_chunks(monkeypatch):
     import numba
 
     from taoaudit.consensus.kernels import chunks
 
+    monkeypatch.setattr(chunks, "idle_cores", lambda: None)  # whatever the machine does now
     threads = numba.get_num_threads()
     assert chunks.chunks_for(chunks.PARALLEL_MIN_ENTRIES_FAST - 1) == 1
     assert chunks.chunks_for(chunks.PARALLEL_MIN_ENTRIES) == threads
@@ -363,20 +367,82 @@ def test_large_epochs_run_in_parallel_chunks():
     assert chunks.chunks_for(chunks.PARALLEL_MIN_ENTRIES_FAST) == (threads if fast_layer else 1)
 
 
+def test_busy_cores_and_the_thread_cap_make_epochs_serial(monkeypatch):
+    """Only idle cores get a chunk, and never more than the cap (same integers either way)."""
+    import numba
+
+    from taoaudit.consensus import set_kernel_threads
+    from taoaudit.consensus.kernels import chunks
+
+    big = chunks.PARALLEL_MIN_ENTRIES
+    threads = numba.get_num_threads()
+    monkeypatch.setattr(chunks, "idle_cores", lambda: 1)
+    assert chunks.chunks_for(big) == 1
+    monkeypatch.setattr(chunks, "idle_cores", lambda: None)
+    try:
+        set_kernel_threads(1)
+        assert chunks.chunks_for(big) == 1
+        set_kernel_threads(0)
+        assert chunks.chunks_for(big) == threads
+    finally:
+        chunks.set_thread_cap(0)
+
+
+def test_idle_cores_reads_the_run_queue():
+    from taoaudit.consensus.kernels import chunks
+
+    idle = chunks.idle_cores()
+    cpus = len(os.sched_getaffinity(0))
+    assert idle is None or 1 <= idle <= cpus
+
+
+def test_auto_engine_keeps_small_epochs_off_numba_and_gives_the_same_integers():
+    """A 4-UID epoch under engine="auto" in a fresh process does not import numba."""
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(bench)!r})\n"
+        "from epoch import make_inputs\n"
+        "from taoaudit.consensus.registry import run_epoch\n"
+        "out = run_epoch(make_inputs(4, 1.0, seed=4), 425, engine='auto')\n"
+        "print('numba' in sys.modules, out.emission.tolist())\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    imported, emission = res.stdout.split(" ", 1)
+    assert imported == "False"
+    sys.path.insert(0, str(bench))
+    try:
+        from epoch import make_inputs
+    finally:
+        sys.path.remove(str(bench))
+    kernel = run_epoch(make_inputs(4, 1.0, seed=4), 425, engine="numba").emission.tolist()
+    assert emission.strip() == str(kernel)
+    big = make_inputs(64, 1.0, seed=64)
+    auto, ref = run_epoch(big, 425, engine="auto"), run_epoch(big, 425, engine="reference")
+    for f in fields(auto):
+        assert np.array_equal(np.asarray(getattr(auto, f.name)), np.asarray(getattr(ref, f.name))), f.name
+
+
 def _child_epoch(inputs: EpochInputs, queue) -> None:
+    from taoaudit.consensus.kernels import chunks
     from taoaudit.consensus.kernels.chunks import chunks_for
 
+    chunks.idle_cores = lambda: None
     queue.put((run_epoch(inputs, 425, engine="numba").emission.tobytes(), chunks_for(1 << 30)))
 
 
-def test_parallel_epochs_survive_fork():
+def test_parallel_epochs_survive_fork(monkeypatch):
     """A child forked after parallel epochs ran runs epochs too: GNU OpenMP would terminate
     it at its first parallel region, so on that layer it runs them serially."""
     import multiprocessing as mp
 
     import numba
 
+    from taoaudit.consensus.kernels import chunks
     from taoaudit.consensus.kernels.chunks import PARALLEL_MIN_ENTRIES, chunks_for
+
+    monkeypatch.setattr(chunks, "idle_cores", lambda: None)  # parallel even on a busy machine
 
     if "fork" not in mp.get_all_start_methods():
         pytest.skip("no fork start method on this platform")

@@ -18,6 +18,17 @@ TBB layers but tens of microseconds on its workqueue layer, so epochs run in chu
 workqueue, unless ``NUMBA_THREADING_LAYER`` says otherwise); a probe kernel makes it pick
 before the first epoch that could use it.
 
+Busy machines: numba's OpenMP workers spin while they wait for work, so with other processes
+on every core a parallel epoch waits for descheduled workers at each region boundary: n = 256
+dense took a median 170-270 ms in parallel against 14-30 ms serially with two busy processes
+on this 2-core VM. So an epoch runs in parallel only on cores that are idle right now
+(:func:`idle_cores`: the kernel's instantaneous count of runnable tasks in ``/proc/loadavg``,
+against the CPUs this process may use), and never on more than :func:`thread_cap` threads
+(``TAOAUDIT_KERNEL_THREADS``, or ``taoaudit.consensus.set_kernel_threads``; a multi-worker
+audit sets it to 1 per worker). Measured with the check: the same busy case runs serially at
+the serial speed (ratio ~1.0), an idle machine still runs in parallel. The load average
+(a 1-minute mean) reacts too slowly to be used for this.
+
 Fork: with GNU OpenMP, a child process forked after a parallel region ran is terminated at
 its first parallel region of its own. A child forked from a process whose layer is OpenMP
 therefore runs every epoch serially (same integers), so ``multiprocessing`` pools of a parent
@@ -38,6 +49,46 @@ PARALLEL_MIN_ENTRIES = 1 << 18
 PARALLEL_MIN_ENTRIES_FAST = 1 << 14
 
 _serial_only = False
+_cap: int | None = None  # TAOAUDIT_KERNEL_THREADS, read at first use
+
+
+def thread_cap() -> int:
+    """Most threads an epoch may use: ``TAOAUDIT_KERNEL_THREADS`` (read once; 0 or unset =
+    no cap beyond numba's own thread count) or :func:`set_thread_cap`."""
+    global _cap
+    if _cap is None:
+        try:
+            _cap = max(0, int(os.environ.get("TAOAUDIT_KERNEL_THREADS", "0") or 0))
+        except ValueError:
+            _cap = 0
+    return _cap or (1 << 30)
+
+
+def set_thread_cap(threads: int) -> None:
+    """Cap the threads of every later epoch in this process (0 = no cap)."""
+    global _cap
+    _cap = max(0, int(threads))
+
+
+def idle_cores() -> int | None:
+    """CPUs of this process with nothing else runnable on them right now; None if unknown.
+
+    The fourth field of ``/proc/loadavg`` counts the runnable tasks of the whole machine at
+    this instant, the calling thread included (the epoch's own parallel workers are asleep
+    between epochs, so they are not counted)."""
+    try:
+        with open("/proc/loadavg", "rb") as f:
+            runnable = int(f.read().split()[3].split(b"/")[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(1, _cpus() - (runnable - 1))
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _after_fork_in_child() -> None:
@@ -69,19 +120,21 @@ def threading_layer() -> str:
 
 
 def chunks_for(entries: int) -> int:
-    """How many chunks an epoch with ``entries`` stored entries uses: numba's thread count
-    (``numba.set_num_threads`` / ``NUMBA_NUM_THREADS``) for large epochs, else 1 (serial).
+    """How many chunks an epoch with ``entries`` stored entries uses: for large epochs numba's
+    thread count (``numba.set_num_threads`` / ``NUMBA_NUM_THREADS``), capped by
+    :func:`thread_cap` and by the cores idle right now; else 1 (serial).
 
     Decided in Python and passed down: ``numba.get_num_threads()`` inside a kernel would make
     every kernel calling it uncacheable."""
     if entries < PARALLEL_MIN_ENTRIES_FAST or _serial_only:
         return 1
-    threads = numba.get_num_threads()
+    threads = min(numba.get_num_threads(), thread_cap())
     if threads < 2:
         return 1
     if entries < PARALLEL_MIN_ENTRIES and threading_layer() == "workqueue":
         return 1
-    return threads
+    idle = idle_cores()
+    return threads if idle is None else max(1, min(threads, idle))
 
 
 @njit(cache=True)
