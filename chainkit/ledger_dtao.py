@@ -20,7 +20,12 @@ from taoaudit.consensus.ledger.dtao import Pending, PayoutState, storage_entries
 from taoaudit.consensus.ledger.model import StorageChange, Token
 
 from .client import Block
+from .errors import UnsupportedSpec
 from .layout import PALLET
+
+#: specs whose share storage this reader decodes (U64F64 ``Alpha``/``TotalHotkeyShares``);
+#: 397+ keep SafeFloat shares in AlphaV2/TotalHotkeySharesV2, for which no metadata is at hand
+READABLE_SPECS = (365, 396)
 
 #: the all-zero AccountId (``DefaultAccount``) as SS58
 DEFAULT_ACCOUNT = ss58_encode(bytes(32), 42)
@@ -118,6 +123,10 @@ def _put_nonzero(d: dict, key: Any, value: int) -> None:
 
 def read_payout_state(block: Block, netuid: int, hotkeys: Sequence[str]) -> PayoutState:
     """What the payout of ``netuid`` reads, as stored at ``block``, for the epoch's ``hotkeys``."""
+    lo, hi = READABLE_SPECS
+    if not lo <= block.spec_version <= hi:
+        raise UnsupportedSpec(block.spec_version, f"{lo}–{hi} (U64F64 share storage; the SafeFloat AlphaV2 "
+                              "storage of 397+ is not read)", "reading the dTAO payout state")
     state = PayoutState(netuid=netuid, default_account=DEFAULT_ACCOUNT, sort_key=account_order, label=str)
     _subnet_settings(block, state)
     parents = block.query_many([(PALLET, "ParentKeys", h, netuid) for h in hotkeys])

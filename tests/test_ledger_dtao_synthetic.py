@@ -290,3 +290,14 @@ def test_other_eras_are_refused_in_one_line(world: dict) -> None:
 def test_leased_subnet_is_refused(world: dict) -> None:
     with pytest.raises(UnsupportedSpecError, match="leased"):
         dtao.payout(393, replace(world["read_before"], leased=True), PENDING, HOTKEY_EMISSION, E)
+
+
+def test_reader_refuses_share_storage_it_does_not_decode() -> None:
+    """A spec outside 365–396 (here 343, real metadata) is refused in one line, never read as 393."""
+    from taoaudit.chainkit.errors import UnsupportedSpec
+
+    c = FakeChain(load_metadata_file(META.parents[1] / "bittensor-ws" / "metadata_v15_spec343_option.hex"))
+    c.states[E - 1] = {}
+    with pytest.raises(UnsupportedSpec) as e:
+        read_payout_state(c.at(E - 1), NETUID, EPOCH_HOTKEYS)
+    assert "343" in str(e.value) and "\n" not in str(e.value)
