@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import click
 
+from . import fanout as fanout_cli
 from . import render
 
 EXIT_OK, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
@@ -263,12 +264,19 @@ def _block_arg(block: str | None) -> int | str | None:
 @click.option("--to", "to_block", type=int, help="Latest block to consider (default: head).")
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="Result cache (default ~/.cache/taoaudit; env TAOAUDIT_CACHE).")
 @click.option("--no-cache", is_flag=True, help="Recompute even where a cached result exists.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes on a local Dask cluster (needs: pip install 'taoaudit[dask]').")
+@click.option("--scheduler", help="Run on an existing Dask cluster (tcp://HOST:PORT) instead.")
+@click.option("--rpc-limit", type=click.IntRange(min=1), help="Epochs reading from the endpoint at once, cluster-wide (default 8).")
+@click.option("--out", type=click.Path(path_type=Path), help="Also write the results as a Parquet dataset here.")
+@click.option("--edges", is_flag=True, help="With --out: weights and bonds edge tables too.")
 @click.option("--reference", is_flag=True, help="Pure-Python reference instead of the numba kernels.")
 @common_options
 @click.pass_context
 @library_errors
 def audit(ctx: click.Context, netuids: str, count: int, from_block: int | None, to_block: int | None,
-          cache_dir: Path | None, no_cache: bool, reference: bool) -> None:
+          cache_dir: Path | None, no_cache: bool, reference: bool, workers: int, scheduler: str | None,
+          rpc_limit: int | None, out: Path | None, edges: bool) -> None:
     """Verify many subnets × epochs, with a progress bar and an on-disk result cache."""
     from taoaudit.chainkit import audit as lib
 
@@ -296,7 +304,14 @@ def audit(ctx: click.Context, netuids: str, count: int, from_block: int | None, 
     cache = None if no_cache else lib.AuditCache(cache_dir, warn=warn, engine=engine)
     with render.progress(s.err_console, enabled=not s.json and sys.stderr.isatty(), total=len(targets),
                          label="auditing epochs") as advance:
-        results = lib.audit(chain, targets, engine=engine, cache=cache, on_result=lambda r: advance())
+        if fanout_cli.wants_fanout(workers, scheduler, out):
+            if s.obj.get("record_to") and (workers > 1 or scheduler):
+                raise Fail("--record-to records this process's requests: run it without --workers/--scheduler")
+            results = fanout_cli.audit_outcomes(
+                chain, targets, engine=engine, cache_dir=cache_dir, no_cache=no_cache, workers=workers,
+                scheduler=scheduler, out=out, edges=edges, rpc_limit=rpc_limit, on_result=advance)
+        else:
+            results = lib.audit(chain, targets, engine=engine, cache=cache, on_result=lambda r: advance())
     _finish_recording(chain)
     first = lib.first_divergence(results)
     summary = lib.summarize(results)
@@ -355,10 +370,11 @@ def explain(ctx: click.Context, netuid: int, uid: int, block: str | None, epoch_
 @click.option("--netuid", type=int, required=True)
 @click.option("--block", help="Block number or hash (default: head).")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV on stdout, one row per UID.")
+@click.option("--parquet", type=click.Path(path_type=Path), help="Also write one row per UID to this Parquet file.")
 @common_options
 @click.pass_context
 @library_errors
-def metagraph(ctx: click.Context, netuid: int, block: str | None, as_csv: bool) -> None:
+def metagraph(ctx: click.Context, netuid: int, block: str | None, as_csv: bool, parquet: Path | None) -> None:
     """All per-UID fields of a subnet at a block, as integers."""
     from taoaudit.chainkit.metagraph import snapshot_metagraph
 
@@ -369,6 +385,12 @@ def metagraph(ctx: click.Context, netuid: int, block: str | None, as_csv: bool) 
     require_subnet(chain, netuid, _block_arg(block))
     mg = snapshot_metagraph(chain, netuid, _block_arg(block))
     _finish_recording(chain)
+    if parquet is not None:
+        from taoaudit.chainkit.dataset import write_metagraph_parquet
+
+        if parquet.exists():
+            raise Fail(f"refusing to overwrite {parquet} (it exists)")
+        write_metagraph_parquet(mg, parquet)
     if s.json:
         emit_json(metagraph_json(mg))
     elif as_csv:
@@ -499,7 +521,7 @@ def snapshot_diff(ctx: click.Context, before: Path | None, after: Path | None, n
 @snapshot.command("export")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "parquet"]), default="json", show_default=True)
 @click.option("--force", is_flag=True, help="Replace OUT if it exists (never the snapshot's own files).")
 @common_options
 @click.pass_context
@@ -515,6 +537,12 @@ def snapshot_export(ctx: click.Context, path: Path, out: Path, fmt: str, force: 
         if kind != "metagraph":
             raise Fail("CSV export is for metagraph snapshots; use --format json for an epoch")
         written = export_csv(obj, out)
+    elif fmt == "parquet":
+        from taoaudit.chainkit.dataset import write_metagraph_parquet
+
+        if kind != "metagraph":
+            raise Fail("Parquet export is for metagraph snapshots; epochs go to a dataset with `audit --out DIR`")
+        written = write_metagraph_parquet(obj, out)
     else:
         written = export_json(obj if kind == "metagraph" else obj[:2], out)
     if s.json:
