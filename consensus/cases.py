@@ -273,7 +273,38 @@ def parse_case(raw: Any) -> EpochCase:
     else:
         raise CaseFormatError(f"unknown case format {fmt!r} (known: {SNAPSHOT_FORMAT}, {ORACLE_103_FORMAT})")
     expected = raw.get("outputs")
-    return EpochCase(case_id, fmt, spec, inputs, expected if isinstance(expected, dict) else None, raw)
+    if expected is not None:
+        _check_expected(expected, fmt)
+    return EpochCase(case_id, fmt, spec, inputs, expected, raw)
+
+
+_BOOL_FIELDS = {"active", "validator_permit", "Active", "ValidatorPermit"}
+_ROW_FIELDS = {"bonds_written", "Bonds"}
+_INT_FIELDS = {
+    SNAPSHOT_FORMAT: ("consensus", "incentive", "dividends", "validator_trust", "emission", "server_emission",
+                      "validator_emission", "stake_weight"),
+    ORACLE_103_FORMAT: ("Rank", "Trust", "Consensus", "Incentive", "Dividends", "PruningScores", "ValidatorTrust",
+                        "Emission"),
+}
+
+
+def _check_expected(expected: Any, fmt: str) -> None:
+    """The outputs a case expects must have the shapes the runner compares: a malformed
+    expectation is a format error, never a mismatch verdict (or a silent "no expectations")."""
+    if not isinstance(expected, Mapping):
+        raise CaseFormatError("outputs: expected an object")
+    for name, value in expected.items():
+        where = f"outputs.{name}"
+        if name in _BOOL_FIELDS:
+            _bools(value, where)
+        elif name in _ROW_FIELDS:
+            _rows(value, 0, where)  # shapes only
+        elif name in _INT_FIELDS[fmt]:
+            _ints(value, where)
+        elif name == "LoadedEmission":
+            if not (isinstance(value, list) and all(isinstance(p, list) and len(p) == 2 for p in value)):
+                raise CaseFormatError(f"{where}: expected [[hotkey, rao], ...]")
+            _ints([p[1] for p in value], where)
 
 
 # -- outputs in the case formats' names and shapes ----------------------------------------

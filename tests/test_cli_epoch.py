@@ -178,3 +178,16 @@ def test_spec_460_runs_with_assume_era_latest_and_says_so(tmp_path) -> None:
     assert case["matches"] and case["era_assumed"] == "era assumed, not verified for spec 460"
     r = run("--no-color", "epoch", "--reference", "--assume-era", "latest", f)
     assert r.exit_code == 0 and "era assumed, not verified for spec 460" in " ".join(r.stdout.split())
+
+
+@pytest.mark.parametrize(
+    "alter, message",
+    [
+        (lambda s: s.__setitem__("outputs", [1, 2]), "outputs: expected an object"),
+        (lambda s: s["outputs"].__setitem__("consensus", "abc"), "outputs.consensus: expected a list of integers"),
+        (lambda s: s["outputs"].__setitem__("active", [1]), "outputs.active: expected a list of booleans"),
+        (lambda s: s["outputs"].__setitem__("bonds_written", {"0": [[1]]}), "outputs.bonds_written[0]: expected"),
+    ],
+)
+def test_malformed_expectations_are_format_errors_not_verdicts(tmp_path, alter, message) -> None:
+    _one_error_line(["epoch", "--reference", _write_altered(tmp_path, SNAP, alter)], message)
