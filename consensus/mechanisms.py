@@ -145,9 +145,10 @@ def aggregate_emission(normalized: Sequence[Sequence[int]], rao_emission: int, s
 def infer_rao_emission_mechanisms(
     normalized: Sequence[Sequence[int]], stored: Sequence[int], split: Sequence[int] | None,
     uids: Sequence[int], floor: int = 0,
-) -> tuple[int, int] | None:
-    """The range ``[lo, hi]`` (within the scanned window) of amounts ≥ ``floor`` whose
-    aggregation reproduces ``stored`` at ``uids`` exactly, or ``None`` when none was found."""
+) -> tuple[tuple[int, int] | None, int]:
+    """(the range ``[lo, hi]`` within the scanned window of amounts ≥ ``floor`` whose
+    aggregation reproduces ``stored`` at ``uids`` exactly, or ``None``; the amount whose summed
+    Emission first reaches the stored sum, to recompute with when no amount fits)."""
     want = [int(stored[u]) for u in uids]
     target = sum(want)
 
@@ -164,5 +165,5 @@ def infer_rao_emission_mechanisms(
     found = [r for r in range(max(floor, lo - SCAN), min(U64_MAX, lo + SCAN) + 1)
              if aggregate_emission(normalized, r, split, uids) == want]
     if not found:
-        return None
-    return found[0], found[-1]
+        return None, lo
+    return (found[0], found[-1]), found[0]
