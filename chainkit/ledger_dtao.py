@@ -16,10 +16,11 @@ from typing import Any, Iterable, Sequence
 
 from scalecodec.utils.ss58 import ss58_decode, ss58_encode
 
-from taoaudit.consensus.ledger.dtao import Pending, PayoutState, storage_entries
+from taoaudit.consensus.ledger.dtao import AutoStakeEvent, Pending, PayoutState, storage_entries
 from taoaudit.consensus.ledger.model import StorageChange, Token
 
 from .client import Block
+from .epoch import BlockReader
 from .errors import UnsupportedSpec
 from .layout import PALLET
 
@@ -164,3 +165,12 @@ def observed_changes(before: PayoutState, after: PayoutState, block_before: int,
     b, a = storage_entries(before), storage_entries(after)
     return [StorageChange(item, key, Token.ALPHA, b.get((item, key), 0), a.get((item, key), 0), block_before, block_after)
             for item, key in sorted(set(b) | set(a))]
+
+
+def autostake_events(block: Block, netuid: int) -> list[AutoStakeEvent]:
+    """The ``SubtensorModule.AutoStakeAdded`` events of ``netuid`` deposited in ``block``."""
+    out = []
+    for _phase, module, name, attrs in BlockReader(block).events():
+        if module == "SubtensorModule" and name == "AutoStakeAdded" and int(attrs["netuid"]) == netuid:
+            out.append(AutoStakeEvent(netuid, attrs["destination"], attrs["hotkey"], attrs["owner"], int(attrs["incentive"])))
+    return out

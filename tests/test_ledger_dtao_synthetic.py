@@ -31,6 +31,7 @@ from taoaudit.chainkit.layout import PALLET
 from taoaudit.chainkit.ledger_dtao import (
     DEFAULT_ACCOUNT,
     account_order,
+    autostake_events,
     observed_changes,
     read_payout_state,
     read_pending,
@@ -72,6 +73,13 @@ class FakeChain:
     def put(self, n: int, item: str, keys: tuple, value: Any) -> None:
         blk = self.at(n)
         self.states.setdefault(n, {})[blk.storage_key(PALLET, item, *keys)] = self.runtime.encode(blk.value_type(PALLET, item), value)
+
+    def put_events(self, n: int, events: list[dtao.AutoStakeEvent]) -> None:
+        blk = self.at(n)
+        records = [{"phase": "Initialization", "topics": [], "event": {"SubtensorModule": {"AutoStakeAdded": {
+            "netuid": e.netuid, "destination": e.destination, "hotkey": e.hotkey, "owner": e.owner,
+            "incentive": e.incentive}}}} for e in events]
+        self.states[n][blk.storage_key("System", "Events")] = self.runtime.encode(blk.value_type("System", "Events"), records)
 
     def put_raw(self, n: int, item: str, keys: tuple, raw: bytes) -> None:
         self.states.setdefault(n, {})[self.at(n).storage_key(PALLET, item, *keys)] = raw
@@ -201,6 +209,7 @@ def world() -> dict:
     read_before = read_payout_state(c.at(E - 1), NETUID, EPOCH_HOTKEYS)
     result = dtao.payout(393, read_before, PENDING, HOTKEY_EMISSION, E)
     encode(c, E, result.after, dtao.Pending(0, 0, 0, 0))
+    c.put_events(E, result.events)
     return {"chain": c, "before": before, "read_before": read_before, "payout": result}
 
 
@@ -209,7 +218,8 @@ def reconciled(c: FakeChain, w: dict):
     p = w["payout"]
     expected = dtao.expected_changes(w["read_before"], p.after, p.ledger.credits)
     observed = observed_changes(w["read_before"], read_after, E - 1, E)
-    return reconcile(p.ledger, expected, observed, roles=ROLES)
+    events = dtao.event_differences(p.events, autostake_events(c.at(E), NETUID), E)
+    return reconcile(p.ledger, expected, observed, extra=events, roles=ROLES)
 
 
 def test_reads_back_the_encoded_state(world: dict) -> None:
@@ -276,6 +286,22 @@ def test_one_altered_balance_is_named(world: dict) -> None:
     alpha = next(d for d in led.differences if d.storage == "Alpha")
     assert alpha.kinds == (CreditKind.NOMINATOR_SHARE,) and alpha.observed_rao - alpha.expected_rao > 0
     print(f"\naltered: {[d.as_dict() for d in led.differences]}")
+
+
+def test_an_altered_event_is_named(world: dict) -> None:
+    """The AutoStakeAdded event of M2's incentive stored with one rao more: named, not reconciled."""
+    c = world["chain"]
+    saved = dict(c.states[E])
+    try:
+        (ev,) = world["payout"].events
+        assert (ev.destination, ev.hotkey, ev.owner, ev.incentive) == (M2_DEST, M2, M2_CK, 150_000_000)
+        c.put_events(E, [replace(ev, incentive=ev.incentive + 1)])
+        led = reconciled(c, world)
+    finally:
+        c.states[E] = saved
+    assert not led.reconciled
+    assert {(d.storage, d.hotkey, d.coldkey, d.expected_rao, d.observed_rao) for d in led.differences} == {
+        ("Event:AutoStakeAdded", M2, M2_CK, 150_000_000, 0), ("Event:AutoStakeAdded", M2, M2_CK, 0, 150_000_001)}
 
 
 def test_other_eras_are_refused_in_one_line(world: dict) -> None:

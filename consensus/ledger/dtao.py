@@ -65,7 +65,7 @@ from ..eras.table import era_for
 from ..errors import UnsupportedSpecError
 from ..fixedpoint import I64F64, I96F32, U64F64, U64_MAX, U96F32, U16_MAX
 from .eras import ledger_era_for
-from .model import Credit, CreditKind, ExpectedChange, Ledger, RemainderPart, Token
+from .model import Credit, CreditKind, Difference, ExpectedChange, Ledger, RemainderPart, Token
 from .safefloat import SafeFloat, SafeSharePool
 
 Account = Hashable
@@ -477,6 +477,17 @@ class Pending:
         return self.server + self.validator + self.root + self.owner_cut
 
 
+@dataclass(frozen=True)
+class AutoStakeEvent:
+    """``Event::AutoStakeAdded`` the payout deposits when a miner's coldkey auto-stakes."""
+
+    netuid: int
+    destination: str
+    hotkey: str
+    owner: str
+    incentive: int
+
+
 @dataclass
 class Payout:
     """The payout of one epoch: its ledger, the storage afterwards and how dividends were routed."""
@@ -485,6 +496,7 @@ class Payout:
     after: PayoutState
     routes: list[Route]
     recycled_ck_burn: int  # SubnetAlphaOut reduction by CKBurn (not drawn from the drained alpha)
+    events: list[AutoStakeEvent] = field(default_factory=list)
 
 
 class PayoutBook:
@@ -494,6 +506,7 @@ class PayoutBook:
         self.state, self.block = state, block
         self.credits: list[Credit] = []
         self.remainder: dict[str, int] = {}
+        self.events: list[AutoStakeEvent] = []
 
     def credit(self, hotkey: Account, coldkey: Account | None, kind: CreditKind, rao: int) -> None:
         lab = self.state.label
@@ -566,6 +579,9 @@ def distribute(state: PayoutState, owner_cut: int, incentives: dict, alpha_divs:
             continue
         owner = state.owner_of(hotkey)
         dest = state.auto_stake_destination.get(owner, hotkey)
+        if owner in state.auto_stake_destination:  # emitted whatever the amount, zero included
+            lab = state.label
+            book.events.append(AutoStakeEvent(state.netuid, lab(dest), lab(hotkey), lab(owner), incentive))
         book.stake_for(dest, owner, CreditKind.MINER_INCENTIVE, incentive)
     if records_miner_burned:
         share = U96F32.checked_div(_f(withheld), _f(total_incentive))
@@ -631,7 +647,7 @@ def payout(spec_version: int, before: PayoutState, pending: Pending,
         blocks=(epoch_block,),
     )
     ledger.check_sums()
-    return Payout(ledger, state, routes, recycled_ck)
+    return Payout(ledger, state, routes, recycled_ck, book.events)
 
 
 # -- what the payout leaves in storage, for reconciliation ----------------------------------
@@ -695,3 +711,22 @@ def expected_changes(before: PayoutState, after: PayoutState, credits: Iterable[
                              key=lambda k: k.value))
         out.append(ExpectedChange(item, key, Token.ALPHA, a.get((item, key), 0) - b.get((item, key), 0), kinds))
     return out
+
+
+def event_differences(expected: Iterable[AutoStakeEvent], observed: Iterable[AutoStakeEvent],
+                      block: int) -> list[Difference]:
+    """AutoStakeAdded events the payout must have deposited in the epoch block versus those stored
+    there (as multisets); each one missing or unexplained is a difference on its hotkey/owner."""
+    want, got = list(expected), list(observed)
+    diffs = []
+    for e in list(want):
+        if e in got:
+            got.remove(e)
+            want.remove(e)
+    for e in want:
+        diffs.append(Difference("Event:AutoStakeAdded", e.hotkey, e.owner, (CreditKind.MINER_INCENTIVE,), Token.ALPHA,
+                                e.incentive, 0, block, block, f"expected event to {e.destination} not deposited"))
+    for e in got:
+        diffs.append(Difference("Event:AutoStakeAdded", e.hotkey, e.owner, (CreditKind.MINER_INCENTIVE,), Token.ALPHA,
+                                0, e.incentive, block, block, f"event to {e.destination} that no credit explains"))
+    return diffs
