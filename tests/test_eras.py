@@ -206,3 +206,22 @@ def test_explain_names_the_consensus_liquid_alpha_read() -> None:
     assert all(check_sums(stages).values())
     _, stages_445 = explain_uid(case.inputs, 445, uid)
     assert "this epoch's consensus" in {s.name: s for s in stages_445}["liquid-alpha consensus"].note
+
+
+def test_fingerprint_follows_the_rules() -> None:
+    from taoaudit.consensus.eras import table
+
+    before = table.fingerprint()
+    assert before == table.fingerprint() and len(before) == 16
+    saved = table.ERAS
+    try:
+        table.ERAS = saved[:-1] + (dataclasses_replace(saved[-1], rules=saved[-1].rules._replace(owner_exempt=False)),)
+        assert table.fingerprint() != before
+    finally:
+        table.ERAS = saved
+
+
+def dataclasses_replace(obj, **changes):
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)

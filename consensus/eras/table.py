@@ -190,3 +190,13 @@ def resolve_era(spec_version: int, assume_era: str | None = None) -> tuple[Era, 
 
 def assumed_label(spec_version: int) -> str:
     return f"era assumed, not verified for spec {spec_version}"
+
+
+def fingerprint() -> str:
+    """A short digest of the table (every era's range, variant and rules, every refusal): it
+    changes whenever the rules any spec runs change, so caches of recomputed results can key on it."""
+    import hashlib
+
+    facts = [(e.name, e.first_spec, e.last_spec, e.variant, tuple(e.rules) if e.rules else None) for e in ERAS]
+    facts += [(r.first_spec, r.last_spec) for r in REFUSED]
+    return hashlib.sha256(repr(facts).encode()).hexdigest()[:16]
