@@ -218,3 +218,89 @@ def test_every_command_has_json_that_parses(tmp_path) -> None:
         r = run("--json", *args)
         assert r.exit_code == 0, (args, r.output)
         json.loads(r.stdout)
+
+
+# -- audits that finish, and nothing lost -------------------------------------------------------
+
+def test_audit_with_nothing_to_verify_exits_2() -> None:
+    for args in (["--epochs", "0"], ["--netuids", ","], ["--epochs", "-1"]):
+        r = run("audit", *args, "--json")
+        assert r.exit_code == 2, (args, r.output)
+        assert r.stderr.startswith("error:") and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_audit_whose_every_epoch_is_unreadable_exits_2_and_lists_each(tmp_path) -> None:
+    # the same recording without block E's events: every epoch misses one read
+    doc = json.loads(RECORDING.read_text())
+    events_key = "0x26aa394eea5630e07c48ae0c9558cef780d41e5e16056765bc8461851072c9d7"
+    for params in [p for p in doc["recording"]["state_queryStorageAt"] if events_key in p]:
+        del doc["recording"]["state_queryStorageAt"][params]
+    rec = tmp_path / "no-events.json"
+    rec.write_text(json.dumps(doc))
+    for meta in RECORDING.parent.glob("metadata_*.hex"):
+        (tmp_path / meta.name).write_text(meta.read_text())
+    r = run("audit", "--replay", str(rec), "--json", "--no-cache")
+    assert r.exit_code == 2, r.output
+    out = json.loads(r.stdout)
+    assert [(e["netuid"], e["epoch_block"]) for e in out["epochs"]] == [(n, e) for n, es in EPOCHS.items() for e in es]
+    assert {e["verdict"] for e in out["epochs"]} == {"unreadable"}
+    assert out["summary"]["unreadable_by_reason"] == {"missing_recording_entry": 6} and out["summary"]["exact"] == 0
+    assert r.stderr.startswith("error: no epoch could be verified") and "Traceback" not in r.output
+
+
+def test_unwritable_cache_warns_once_and_the_audit_goes_on(tmp_path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    r = run("audit", "--cache-dir", str(blocker / "cache"), "--json")
+    assert r.exit_code == 0, r.output
+    assert r.stderr.count("warning: cannot write the result cache") == 1
+    assert json.loads(r.stdout)["summary"]["exact"] == 6
+
+
+def test_cache_entries_of_the_wrong_shape_are_recomputed(tmp_path) -> None:
+    cache = tmp_path / "c"
+    assert run("audit", "--cache-dir", str(cache), "--json").exit_code == 0
+    entries = sorted(cache.glob("*.json"))
+    assert len(entries) == 6
+    for p, junk in zip(entries, ["[]", "{", '{"cache_key": 1}', "null", "\xff\xfe", '{"verdict": "exact"}']):
+        p.write_bytes(junk.encode("utf-8", "surrogateescape") if isinstance(junk, str) else junk)
+    r = run("audit", "--cache-dir", str(cache), "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert not any(e["cached"] for e in doc["epochs"]) and doc["summary"]["exact"] == 6
+
+
+def test_export_never_overwrites(tmp_path) -> None:
+    snap = tmp_path / "b"
+    assert run("snapshot", "save", "--netuid", "1", "--block", "228", str(snap)).exit_code == 0
+    manifest = (tmp_path / "b.json").read_bytes()
+    r = run("snapshot", "export", str(snap), str(tmp_path / "b.json"))
+    assert r.exit_code == 2 and "snapshot's own files" in r.stderr
+    r = run("snapshot", "export", str(snap), str(tmp_path / "b.json"), "--force")
+    assert r.exit_code == 2 and (tmp_path / "b.json").read_bytes() == manifest
+    other = tmp_path / "other.csv"
+    other.write_text("mine")
+    r = run("snapshot", "export", str(snap), str(other), "--format", "csv")
+    assert r.exit_code == 2 and "--force" in r.stderr and other.read_text() == "mine"
+    assert run("snapshot", "export", str(snap), str(other), "--format", "csv", "--force").exit_code == 0
+    assert other.read_text().startswith("uid") or "," in other.read_text()
+
+
+def test_snapshot_names_are_kept_whole(tmp_path) -> None:
+    for name, block in (("run.v1", "227"), ("run.v2", "228")):
+        assert run("snapshot", "save", "--netuid", "1", "--block", block, str(tmp_path / name)).exit_code == 0
+    assert {p.name for p in tmp_path.iterdir()} >= {"run.v1.json", "run.v1.npz", "run.v2.json", "run.v2.npz"}
+    blocks = [json.loads(run("snapshot", "show", str(tmp_path / n), "--json").stdout)["block"] for n in ("run.v1", "run.v2")]
+    assert blocks == [227, 228]
+
+
+def test_a_manifest_naming_a_path_is_refused(tmp_path) -> None:
+    snap = tmp_path / "m"
+    assert run("snapshot", "save", "--netuid", "1", "--block", "228", str(snap)).exit_code == 0
+    manifest = tmp_path / "m.json"
+    for bad in ("../m.npz", "/etc/passwd", "sub/m.npz", 7):
+        doc = json.loads(manifest.read_text())
+        doc["arrays_file"] = bad
+        manifest.write_text(json.dumps(doc))
+        r = run("snapshot", "show", str(snap))
+        assert r.exit_code == 2 and r.stderr.startswith("error:") and "arrays_file" in r.stderr, (bad, r.output)
