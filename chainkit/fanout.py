@@ -277,7 +277,7 @@ def job_settings(
     limit = rpc_limit or DEFAULT_RPC_LIMIT
     return {"source": source, "engine": engine, "cache_dir": os.fspath(cache_dir) if cache_dir else None,
             "edges": edges, "rpc_limit": limit, "kernel_threads": kernel_threads,
-            "semaphore": f"taoaudit-rpc:{source}" if distributed else None}
+            "semaphore": f"taoaudit-rpc:{limit}:{source}" if distributed else None}
 
 
 def run_audit(

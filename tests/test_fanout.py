@@ -77,6 +77,18 @@ def test_two_workers_write_the_serial_dataset_row_for_row(serial, cluster, targe
     assert all(a[t].to_pylist() == c[t].to_pylist() for t in dataset.TABLES)
 
 
+def test_the_rpc_cap_holds_across_workers_and_an_existing_scheduler_is_used(cluster, targets):
+    """rpc_limit=1: no two epochs read from the endpoint at the same moment, on any worker;
+    the tasks go to the cluster at the scheduler's address."""
+    address = cluster.scheduler.address
+    with fanout.cluster_client(scheduler=address) as client:
+        assert client.scheduler.address == address
+        records = fanout.run_audit(str(RECORDING), targets * 2, client=client, engine="numba", rpc_limit=1)
+    assert len({r["timing"]["pid"] for r in records}) == 2
+    windows = sorted(r["timing"]["read"] for r in records)
+    assert all(b[0] >= a[1] for a, b in zip(windows, windows[1:])), windows
+
+
 def test_the_dataset_agrees_with_the_plain_audit(serial, targets):
     """Per epoch the verdict and every mismatch are the plain audit's; per UID the row's verdict
     says mismatch exactly for the UIDs the audit lists."""
