@@ -254,6 +254,7 @@ def record_with_chainkit(net: ln.Localnet, runs: list, out_dir: Path, log=print)
     """
     try:
         from taoaudit.chainkit import audit as ck_audit
+        from taoaudit.chainkit import ledger as ck_ledger
         from taoaudit.chainkit import metagraph as ck_metagraph
         from taoaudit.chainkit.client import Chain
     except ImportError as e:
@@ -273,6 +274,10 @@ def record_with_chainkit(net: ln.Localnet, runs: list, out_dir: Path, log=print)
         for r in runs:
             for block in (r.epoch_block - 1, r.epoch_block):
                 ck_metagraph.snapshot_metagraph(chain, r.netuid, block)
+        # `taoaudit ledger` / `verify --ledger` (reads at E-1, E and E+1): netuid 1's middle epoch
+        # (228, paid out in 229), and the epoch at the head, whose payout block does not exist yet
+        for r in [r for r in runs if r.netuid == SUBNETS[0][0]][1:2] + [max(runs, key=lambda r: r.epoch_block)]:
+            ck_ledger.epoch_ledger(chain, r.netuid, r.epoch_block)
     finally:
         chain.close()
     log(f"chainkit recording: {path} ({path.stat().st_size} B)")

@@ -244,3 +244,48 @@ def test_without_the_payout_block_the_ledger_says_it_is_not_reconciled(tmp_path:
     assert f"block {epoch_block + 1}" in out["reconcile_note"] and "not on the chain yet" in out["reconcile_note"]
     credited = sum(c["rao"] for c in out["credits"])
     assert credited + out["remainder"]["rao"]["tao"] == out["distributed"]["tao"]
+
+
+# -- the bundled recording (no source given) ---------------------------------------------------
+
+BUNDLED_EPOCHS = json.loads(
+    (LEDGER_DIR.parent / "recording" / "epochs.json").read_text()
+)["epochs"]
+
+
+def test_bundled_recording_ledger_sums_to_the_epochs_emission() -> None:
+    r = CliRunner().invoke(main, ["ledger", "--netuid", "1", "--epoch", "228", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    case = next(e["case"] for e in BUNDLED_EPOCHS if (e["netuid"], e["epoch_block"]) == (1, 228))
+    # what the runtime handed the epoch (PendingEmission + EmissionValues at E-1) ...
+    assert out["distributed"] == {"tao": case["emission"]}
+    # ... is exactly the credits plus the remainder
+    credited = sum(c["rao"] for c in out["credits"])
+    assert credited + out["remainder"]["rao"]["tao"] == case["emission"]
+    # the credits carry exactly the Emission vector the runtime stored, UID by UID (no delegates)
+    stored = {hk: e for hk, e in zip(case["inputs"]["Keys"], case["outputs"]["Emission"]) if e}
+    assert {c["hotkey"]: c["rao"] for c in out["credits"]} == stored
+    assert all(c["kind"] == "hotkey_emission" and c["block"] == 229 for c in out["credits"])
+    assert out["reconciled"] is True and out["differences"] == []
+
+
+def test_bundled_recording_epoch_at_the_head_is_not_reconciled_and_says_why() -> None:
+    last = max(BUNDLED_EPOCHS, key=lambda e: e["epoch_block"])
+    r = CliRunner().invoke(main, ["ledger", "--netuid", str(last["netuid"]), "--epoch", str(last["epoch_block"]),
+                                  "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["reconciled"] is False and "not on the chain yet" in out["reconcile_note"]
+    assert sum(c["rao"] for c in out["credits"]) + out["remainder"]["rao"]["tao"] == last["case"]["emission"]
+
+
+def test_verify_with_ledger_adds_the_reconciliation() -> None:
+    r = CliRunner().invoke(main, ["verify", "--netuid", "1", "--epoch", "228", "--ledger", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["mismatches"] == []
+    assert out["ledger"]["reconciled"] is True
+    assert out["ledger"]["distributed"]["tao"] == out["rao_emission"]["value"]
+    r = CliRunner().invoke(main, ["verify", "--snapshot", "x", "--ledger"])
+    assert r.exit_code == 2 and r.stderr.startswith("error:")
