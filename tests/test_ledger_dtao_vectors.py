@@ -77,7 +77,7 @@ def test_counts_per_file() -> None:
     """Transcribed / not transcribed per source file (the report's figures)."""
     assert (len(SHARE_POOL["cases"]), len(SHARE_POOL["not_transcribed"])) == (13, 1)
     assert (len(COINBASE["cases"]), len(COINBASE["not_transcribed"])) == (27, 39)
-    assert (len(CHILDREN["cases"]), len(CHILDREN["not_transcribed"])) == (0, 66)
+    assert (len(CHILDREN["cases"]), len(CHILDREN["not_transcribed"])) == (1, 65)
     assert (len(CLAIM_ROOT["cases"]), len(CLAIM_ROOT["not_transcribed"])) == (2, 21)
     for doc in (SHARE_POOL, COINBASE, CHILDREN, CLAIM_ROOT):
         assert len(doc["source"]["commit"]) == 40
@@ -276,3 +276,26 @@ def observe(state: dtao.PayoutState, what: str, ks: list[int]) -> float:
     if what == "root_claimable":  # I96F32 -> f64, exact for these magnitudes
         return state.root_claimable.get(ks[0], 0) / (1 << 32)
     raise AssertionError(f"unknown check {what}")
+
+
+SPLITS = [(c, spec, v) for c in CHILDREN["cases"] if c["call"] == "parent_child_split"
+          for spec in c["specs"] for v in c["variants"]]
+
+
+@pytest.mark.parametrize(("case", "spec", "variant"), SPLITS,
+                         ids=[f"{c['test']}@{s}-T{v['swap_output']}" for c, s, v in SPLITS])
+def test_parent_child_split(case: dict, spec: int, variant: dict) -> None:
+    """children.rs: the epoch's validator emission over a parent→child→grandchild chain, then
+    get_parent_child_dividends_distribution of each hotkey with its childkey take."""
+    state, registered = drain_state(variant["state"], spec)
+    ep = variant["epoch"]
+    emission = epoch_emission(state, registered, ep["rao"], spec)
+    total = sum(v for _h, _s, v in emission)
+    for uid, target, eps in ep["validator_share_of_total"]:
+        assert abs(emission[uid][2] / total - target) <= eps, (uid, emission)
+    for split in variant["splits"]:
+        got = dtao.parent_child_split(state, split["hotkey"], split["dividend"])
+        assert [h for h, _v in got] == split["recipients"]
+        for (_h, value), c in zip(got, split["values"]):
+            check(value, c)
+        check(sum(v for _h, v in got), split["sum"])
