@@ -138,7 +138,11 @@ def epoch_ledger(chain: Chain, netuid: int, epoch_block: int, *, reconcile_with_
     blk = chain.at(epoch_block)
     era = ledger_era_for(blk.spec_version)
     if era.name != spec103.ERA:
-        raise UnsupportedSpec(blk.spec_version, "103", what="reading the ledger from a chain")
+        raise UnsupportedSpec(
+            blk.spec_version, "103",
+            what=f"reading the ledger from a chain (era {era.name}: the drained amount includes block "
+                 "E's own accrual, which no storage item or event holds)",
+        )
     _check_epoch(blk, netuid)
     prev = chain.at(epoch_block - 1)
     pending, per_block = prev.query_many([(PALLET, "PendingEmission", netuid), (PALLET, "EmissionValues", netuid)])
