@@ -383,6 +383,124 @@ def run(
     return summary
 
 
+# -- a multi-subnet chain for `taoaudit audit` ---------------------------------------------------
+
+AUDIT_SUBNETS = (  # (netuid, n, tempo); tempo 0: the runtime never runs that subnet's epoch
+    (1, 8, 6),
+    (2, 6, 7),
+    (3, 8, 8),
+    (5, 4, 9),
+    (7, 4, 0),
+)
+NO_EPOCH_TEMPO = 5  # seeded with this tempo (the seed checks refuse 0), then Tempo is set to 0
+AUDIT_REGISTER_NETUID = 2  # a registration extrinsic lands in this subnet's last epoch block
+AUDIT_UNRECORDED_NETUID = 5  # this subnet's middle audited epoch is left out of the recording
+AUDIT_FILE = "audit_spec103.json"
+
+
+def fund_and_register_call(net: ln.Localnet, netuid: int, label: str) -> tuple[list[tuple[str, str | None]], str]:
+    """Storage writes that make //Alice the funded sudo key, and a signed
+    ``Sudo.sudo(SubtensorModule.sudo_register(netuid, hotkey, coldkey, 0, 0))`` extrinsic (hex)
+    for a fresh hotkey. The spec-103 genesis runtime refuses ``register`` and
+    ``burned_register`` outright (``RegistrationDisabled``, ``pallets/subtensor/src/lib.rs``
+    @b0e4e9d02); ``do_sudo_registration`` appends or replaces a neuron and deposits
+    ``NeuronRegistered`` exactly as they would (``registration.rs``@b0e4e9d02)."""
+    from substrateinterface import Keypair, SubstrateInterface
+
+    rt = net.runtime
+    alice = Keypair.create_from_uri("//Alice")
+    hotkey, coldkey = ln.account_from_label(label), ln.account_from_label(label + "/coldkey")
+    account = {"nonce": 0, "consumers": 0, "providers": 1, "sufficients": 0,
+               "data": {"free": 10**15, "reserved": 0, "misc_frozen": 0, "fee_frozen": 0}}
+    writes = [
+        (rt.key("Account", alice.ss58_address, pallet="System"), rt.encode_value("Account", account, pallet="System")),
+        (rt.key("Key", pallet="Sudo"), rt.encode_value("Key", alice.ss58_address, pallet="Sudo")),
+    ]
+    port = net.rpc.url.rsplit(":", 1)[1]
+    si = SubstrateInterface(url=f"ws://127.0.0.1:{port}", ss58_format=42)
+    try:
+        inner = si.compose_call("SubtensorModule", "sudo_register", {
+            "netuid": netuid, "hotkey": hotkey, "coldkey": coldkey, "stake": 0, "balance": 0})
+        call = si.compose_call("Sudo", "sudo", {"call": inner})
+        xt = si.create_signed_extrinsic(call, alice, era="00")
+    finally:
+        si.close()
+    return writes, str(xt.data.to_hex())
+
+
+def record_audit_chain(out_dir: Path, chain_spec: str | None, seed: str, log=print) -> dict:
+    """A chain with five subnets, recorded by chainkit's own audit reads.
+
+    Netuid 7 has tempo 0 (the spec-103 runtime never runs its epoch: ``blocks_until_next_epoch``
+    returns 1000 for tempo 0, ``block_step.rs``@db79e3d29); spec 103 has no root network. In
+    the last audited epoch block of netuid 2 a real registration extrinsic (``sudo_register``
+    through ``Sudo.sudo``, signed by //Alice) replaces a UID after the epoch ran. For netuid 5 the middle audited epoch is not
+    recorded: its state is missing from the recording, as on a node that pruned it.
+    """
+    from taoaudit.chainkit import audit as ck_audit
+    from taoaudit.chainkit.client import Chain
+
+    rng = random.Random(seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with ln.localnet(chain_spec) as net:
+        rt = net.runtime
+        start = 200
+        net.new_block(height=start)
+        seeds = {u: initial_seed(u, n, tempo or NO_EPOCH_TEMPO, start, rng) for u, n, tempo in AUDIT_SUBNETS}
+        reg = seeds[AUDIT_REGISTER_NETUID]
+        reg.hyperparameters.update({"MaxAllowedUids": reg.n, "ImmunityPeriod": 5})  # full: a registration replaces
+        writes = [w for s in seeds.values() for w in ln.subnet_writes(rt, s)]
+        for u, _, tempo in AUDIT_SUBNETS:
+            if not tempo:
+                seeds[u].hyperparameters["Tempo"] = 0
+                writes.append((rt.key("Tempo", u), rt.encode_value("Tempo", 0)))
+        net.set_storage(writes)
+        gates = {u: [ln.next_epoch_block(start + 1, u, t) + k * (t + 1) for k in range(4)]
+                 for u, _, t in AUDIT_SUBNETS if t}
+        last = max(g[-1] for g in gates.values())
+        register_at = gates[AUDIT_REGISTER_NETUID][-1]
+        for b in range(start + 1, last + 1):
+            if b == register_at:
+                writes, xt = fund_and_register_call(net, AUDIT_REGISTER_NETUID, "audit/registered-in-E")
+                net.set_storage(writes)
+                hb = net.rpc.call("dev_newBlock", [{"transactions": [xt]}], timeout=600)
+                found = [e["event"] for e in net.events(hb) if e["event"].get("event_id") == "NeuronRegistered"]
+                if not found:
+                    raise ln.LocalnetError(f"sudo_register in block {b} did not register: {net.events(hb, None)}")
+                log(f"block {b}: {found}")
+            else:
+                hb = net.new_block()
+            if int(net.header(hb)["number"], 16) != b:
+                raise ln.LocalnetError(f"expected block {b}")
+            for u, s in seeds.items():
+                tempo = s.hyperparameters["Tempo"]
+                if rng.random() < 0.3 and not (tempo and ln.epoch_gate(b, u, tempo)):
+                    net.set_storage(set_weights_writes(rt, net, s, b, hb, rng))
+        path = out_dir / AUDIT_FILE
+        path.unlink(missing_ok=True)
+        port = net.rpc.url.rsplit(":", 1)[1]
+        chain = Chain(f"ws://127.0.0.1:{port}", record_to=path, record_name=RECORDING_NAME)
+        try:
+            targets, skipped = ck_audit.audit_targets(chain, None, count=3)
+            unrecorded = sorted(e for u, e in targets if u == AUDIT_UNRECORDED_NETUID)[1]
+            outcomes = [ck_audit.audit_epoch(chain, u, e) for u, e in targets
+                        if (u, e) != (AUDIT_UNRECORDED_NETUID, unrecorded)]
+        finally:
+            chain.close()
+    summary = {
+        "format": "localnet-audit-chain/1",
+        "subnets": [{"netuid": u, "n": n, "tempo": t} for u, n, t in AUDIT_SUBNETS],
+        "seeded_at_block": start, "last_block": last, "registered_in_block": [AUDIT_REGISTER_NETUID, register_at],
+        "unrecorded_epoch": [AUDIT_UNRECORDED_NETUID, unrecorded],
+        "skipped": {str(k): v for k, v in skipped.items()},
+        "outcomes": [{k: o.to_json()[k] for k in ("netuid", "epoch_block", "verdict", "reason_code")}
+                     | {"replaced_uids": list(o.audit.replaced_uids) if o.audit else []} for o in outcomes],
+    }
+    (out_dir / "audit_chain.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    log(f"audit chain: {path} ({path.stat().st_size} B); {len(targets)} epochs, skipped {skipped}")
+    return summary
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=ln.ROOT / "fixtures" / "localnet" / "recording")
@@ -392,7 +510,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-chainkit", action="store_true", help="do not record chainkit's reads too")
     ap.add_argument("--proxy-seconds", type=float, default=None,
                     help="instead: start a node behind a recording proxy for this long, then save to --out")
+    ap.add_argument("--audit-chain", type=Path, default=None,
+                    help="instead: record the five-subnet chain for `taoaudit audit` into this directory")
     args = ap.parse_args(argv)
+    if args.audit_chain is not None:
+        record_audit_chain(args.audit_chain, args.chain_spec, args.seed)
+        return 0
     if args.proxy_seconds is not None:
         rec = Recorder()
         rec.active = True

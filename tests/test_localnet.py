@@ -281,3 +281,53 @@ def test_chainkit_replays_its_recorded_metagraphs():
                 assert [int(x) for x in getattr(after, field)] == c["outputs"][name], field
     finally:
         chain.close()
+
+
+# -- the five-subnet chain for `taoaudit audit` --------------------------------------------------
+
+AUDIT_DIR = ROOT / "fixtures" / "localnet" / "audit"
+
+
+def test_multi_subnet_audit_accounts_for_every_epoch(tmp_path, monkeypatch):
+    """`taoaudit audit --netuids all --epochs 3 --json` on the recording of the five-subnet
+    chain: every epoch ends with its verdict, the run goes on past the unreadable one."""
+    from click.testing import CliRunner
+
+    from taoaudit.cli.main import main
+
+    monkeypatch.setenv("TAOAUDIT_CACHE", str(tmp_path / "cache"))
+    made = _load(AUDIT_DIR / "audit_chain.json")
+    rec = AUDIT_DIR / "audit_spec103.json"
+    for cached in (False, True):
+        r = CliRunner().invoke(main, ["audit", "--netuids", "all", "--epochs", "3", "--json", "--replay", str(rec)])
+        assert r.exit_code == 0, r.output
+        doc = json.loads(r.stdout)
+        got = {(e["netuid"], e["epoch_block"]): e for e in doc["epochs"]}
+        assert len(got) == 12 and {n for n, _ in got} == {1, 2, 3, 5}
+        assert doc["skipped_subnets"] == {"7": "tempo 0 at block 233: its epoch never runs"}
+        assert doc["summary"] == {
+            "epochs": 12, "exact": 11, "mismatch": 0, "refused": 0, "unreadable": 1,
+            "refused_by_reason": {}, "unreadable_by_reason": {"missing_recording_entry": 1}, "replaced_uids": 1,
+        }
+        netuid, block = made["unrecorded_epoch"]
+        assert got[(netuid, block)]["verdict"] == "unreadable" and "not recorded" in got[(netuid, block)]["reason"]
+        netuid, block = made["registered_in_block"]
+        replaced = got[(netuid, block)]
+        assert replaced["verdict"] == "exact" and replaced["replaced_uids"] == [5]
+        assert replaced["reason_code"] == "replaced_in_block" and replaced["uids_compared"] == 6
+        # the recorder's own outcomes (live, against the node) are the replay's
+        for o in made["outcomes"]:
+            assert got[(o["netuid"], o["epoch_block"])]["verdict"] == o["verdict"]
+        cached_flags = {e["cached"] for e in doc["epochs"] if e["verdict"] != "unreadable"}
+        assert cached_flags == {cached}
+
+
+def test_multi_subnet_chain_registration_is_a_real_extrinsic():
+    """The registration in block E is the runtime's own: its NeuronRegistered event was
+    deposited by an extrinsic (ApplyExtrinsic phase) after the epoch of that block."""
+    from taoaudit.chainkit import audit as lib
+
+    chain = client.Chain(str(AUDIT_DIR / "audit_spec103.json"))
+    netuid, block = _load(AUDIT_DIR / "audit_chain.json")["registered_in_block"]
+    assert lib.registrations_after_epoch(chain, netuid, block) == [5]
+    assert lib.registrations_after_epoch(chain, netuid, block - 8) == []
