@@ -19,6 +19,7 @@ import itertools
 import json
 import os
 import socket
+import threading
 import time
 from typing import Any, Callable, Protocol, runtime_checkable
 
@@ -51,6 +52,8 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 3  # after the first attempt, so 4 attempts in all
 BACKOFF_BASE = 0.5  # seconds before the first retry, doubled for each further one
 BACKOFF_MAX = 4.0
+#: the watchdog fires this long after the deadline (the socket timeout normally comes first)
+WATCHDOG_GRACE = 0.5
 
 
 @runtime_checkable
@@ -103,6 +106,8 @@ class WebsocketTransport:
     websocket-client answers pings inside ``recv()`` and restarts its socket timeout on every
     frame, so a node that pings but never answers would block ``recv()`` forever; here every
     frame, control frames included, comes back to :meth:`recv_before` to check the deadline.
+    The socket timeout restarts on every read too, so a node that trickles a frame byte by byte
+    could still outlast it: a watchdog shuts the socket down at the deadline.
     """
 
     def __init__(self, url: str, timeout: float, retries: int = DEFAULT_RETRIES) -> None:
@@ -146,20 +151,40 @@ class WebsocketTransport:
         ws = self._ws
         if ws is None:
             raise TransientFault("connection closed")
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TransientFault("no answer within the deadline")
-            ws.settimeout(remaining)
-            try:
-                opcode, data = ws.recv_data(control_frame=True)
-            except (socket.timeout, websocket.WebSocketTimeoutException):
-                raise TransientFault("no answer within the deadline") from None
-            if opcode == websocket.ABNF.OPCODE_CLOSE:
-                raise TransientFault("the node closed the connection")
-            if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
-                return data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-            # ping/pong: answered by websocket-client already; check the deadline again
+        expired = threading.Event()
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()) + WATCHDOG_GRACE,
+                                   self._expire, (ws, expired))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TransientFault("no answer within the deadline")
+                ws.settimeout(remaining)
+                try:
+                    opcode, data = ws.recv_data(control_frame=True)
+                except (socket.timeout, websocket.WebSocketTimeoutException):
+                    raise TransientFault("no answer within the deadline") from None
+                except (OSError, websocket.WebSocketException):
+                    if expired.is_set():
+                        raise TransientFault("no answer within the deadline") from None
+                    raise
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    raise TransientFault("the node closed the connection")
+                if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
+                    return data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+                # ping/pong: answered by websocket-client already; check the deadline again
+        finally:
+            watchdog.cancel()
+
+    @staticmethod
+    def _expire(ws: Any, expired: threading.Event) -> None:
+        expired.set()
+        try:
+            ws.sock.shutdown(socket.SHUT_RDWR)  # unblocks the read; the retry reconnects
+        except (OSError, AttributeError):
+            pass
 
     def close(self) -> None:
         ws, self._ws = self._ws, None

@@ -40,9 +40,12 @@ FAULTS: dict[str, tuple[str, str]] = {
     "wrong block hash": ("chain_getBlockHash", "block N answered with the hash of another recorded block"),
     "storage from another block": ("state_queryStorageAt", "the change set tagged with another block's hash"),
     "60 s stall": ("state_queryStorageAt", "no answer for 60 s"),
+    # beyond the list: a frame dripped a byte at a time outlasts every socket timeout
+    "slow trickle": ("state_queryStorageAt", "the answer's frame one byte every 0.2 s (up to 300 s)"),
 }
 #: every loop here is bounded: nothing the node does lasts longer than this
 MAX_FAULT_SECONDS = 60.0
+TRICKLE_SECONDS = 300.0  # longer than any test's bound: only the client's deadline ends it
 
 
 @dataclass
@@ -178,6 +181,17 @@ class FakeNode:
             other = next(h for h in self._hash_by_number.values() if h != asked)
             result = [{**cs, "block": other} for cs in answer.get("result") or [{"changes": []}]]
             await ws.send(json.dumps({**answer, "result": result}))
+        elif fault == "slow trickle":
+            payload = json.dumps(answer).encode()
+            ws.transport.write(bytes([0x81, 127]) + len(payload).to_bytes(8, "big"))  # FIN, text, 64-bit length
+            deadline = time.monotonic() + TRICKLE_SECONDS
+            for byte in payload:
+                if time.monotonic() > deadline or ws.transport.is_closing():
+                    break
+                ws.transport.write(bytes([byte]))
+                await asyncio.sleep(0.2)
+            ws.transport.abort()
+            return False
         elif fault == "60 s stall":
             await asyncio.sleep(MAX_FAULT_SECONDS)
             await ws.send(json.dumps(answer))
