@@ -121,9 +121,8 @@ def audit_targets(recording: Path) -> list[tuple[int, int]]:
 
 def scaling(recording: Path, latency: float, rounds: int, workers: int) -> dict[str, Any]:
     from taoaudit.chainkit.fanout import cluster_client
-    from taoaudit.consensus import kernels_available
 
-    engine = "numba" if kernels_available() else "reference"
+    engine = "auto"  # as the CLI runs: the reference for small epochs, the kernels for large ones
     targets = audit_targets(recording)
     with LatencyNode(recording, latency) as url:
         one = epochs_per_s(url, targets, rounds, engine)

@@ -213,19 +213,12 @@ def _semaphore(name: str, max_leases: int) -> Any:
 
 
 def _limit_kernel_threads(n: int | None) -> None:
-    """Run the numba kernels on ``n`` threads in this (worker) thread: processes on one
-    machine each spinning a full thread pool slow each other down many times over."""
-    if not n:
-        return
-    from taoaudit.consensus import kernels
+    """Cap this worker process's kernel threads: processes on one machine each spinning a full
+    thread pool slow each other down many times over (issue 13's contention figure)."""
+    if n:
+        from taoaudit.consensus import set_kernel_threads
 
-    set_threads = getattr(kernels, "set_kernel_threads", None)
-    if set_threads is not None:
-        set_threads(n)
-        return
-    import numba
-
-    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+        set_kernel_threads(n)
 
 
 # -- the cache of finished epochs ---------------------------------------------------------------
@@ -398,7 +391,7 @@ def cluster_client(workers: int | None = None, scheduler: str | None = None) -> 
         finally:
             client.close()
         return
-    threads = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    threads = {"TAOAUDIT_KERNEL_THREADS": "1", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     cluster = LocalCluster(n_workers=int(workers or 2), threads_per_worker=1, processes=True, host="127.0.0.1",
                            dashboard_address=None, silence_logs=logging.ERROR, env=threads)
     try:

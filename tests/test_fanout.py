@@ -51,6 +51,8 @@ def test_two_workers_write_the_serial_dataset_row_for_row(serial, cluster, targe
     assert all(addr.startswith("tcp://127.0.0.1:") for addr in cluster.scheduler_info()["workers"])
     pids = set(cluster.run(lambda: __import__("os").getpid()).values())
     assert len(pids) == 2
+    # one kernel thread per worker process: the machine's cores are the other workers'
+    assert set(cluster.run(lambda: __import__("os").environ.get("TAOAUDIT_KERNEL_THREADS")).values()) == {"1"}
 
     seen = []
     parallel = fanout.run_audit(str(RECORDING), targets, client=cluster, engine="numba", edges=True,
