@@ -16,9 +16,10 @@ from .main import EXIT_MISMATCH, EXIT_OK, Fail, Settings, _finish_recording, com
 CSV_FIELDS = ("netuid", "epoch_block", "hotkey", "coldkey", "kind", "token", "rao", "block")
 
 
-def ledger_json(led: Any) -> dict[str, Any]:
+def ledger_json(led: Any, only: dict[str, str] | None = None) -> dict[str, Any]:
     """The ledger as one JSON object: ``distributed`` and ``remainder.rao`` are rao per token,
-    and for every token ``sum(credits.rao) + remainder.rao == distributed``."""
+    and for every token ``sum(credits.rao) + remainder.rao == distributed`` — unless ``only``
+    (``{"hotkey"|"coldkey": SS58}``) says the credits were filtered to one account."""
     tokens = sorted({t.value for t in led.distributed} | {p.token.value for p in led.remainder})
     return {
         "netuid": led.netuid,
@@ -27,6 +28,7 @@ def ledger_json(led: Any) -> dict[str, Any]:
         "era": led.era,
         "distributed": {t.value: int(v) for t, v in led.distributed.items()},
         "credits": [c.as_dict() for c in led.credits],
+        "credits_of": only,
         "remainder": {
             "rao": {t: sum(int(p.rao) for p in led.remainder if p.token.value == t) for t in tokens},
             "why": "; ".join(f"{p.rao} {p.token.value}: {p.why}" for p in led.remainder),
@@ -131,14 +133,18 @@ def ledger(ctx: click.Context, netuid: int, epoch_block: int, hotkey: str | None
     chain = s.chain()
     led = epoch_ledger(chain, netuid, epoch_block)
     _finish_recording(chain)
-    shown = led.filtered(hotkey=hotkey, coldkey=coldkey) if (hotkey or coldkey) else led
+    only = {"hotkey": hotkey} if hotkey else {"coldkey": coldkey} if coldkey else None
+    shown = led.filtered(hotkey=hotkey, coldkey=coldkey) if only else led
     if parquet is not None:
         write_parquet_file(shown, parquet, force)
     if s.json:
-        emit_json(ledger_json(shown))
+        emit_json(ledger_json(shown, only))
     elif as_csv:
         _write_csv(shown)
     else:
         render_ledger(s.console, shown, full)
+        if only:
+            (kind, account), = only.items()
+            s.console.print(f"[dim]credits of {kind} {account} only; distributed and remainder are the epoch's[/]")
         s.footer()
     sys.exit(EXIT_MISMATCH if led.differences else EXIT_OK)

@@ -194,8 +194,9 @@ def test_ledger_filters_csv_and_parquet(tmp_path: Path) -> None:
     nominator = next(c for c in full["credits"] if c["kind"] == "nominator_share")["coldkey"]
     r = _cli(*base, "--coldkey", nominator, "--json")
     assert r.exit_code == 0
-    mine = json.loads(r.stdout)["credits"]
-    assert mine and all(c["coldkey"] == nominator for c in mine)
+    mine = json.loads(r.stdout)
+    assert mine["credits_of"] == {"coldkey": nominator} and full["credits_of"] is None
+    assert mine["credits"] and all(c["coldkey"] == nominator for c in mine["credits"])
     r = _cli(*base, "--csv")
     assert r.exit_code == 0
     lines = r.stdout.splitlines()
