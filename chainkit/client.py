@@ -327,7 +327,7 @@ class Block:
         entry = self._entry(pallet, item)
         hashers = entry.get_param_hashers()
         types = entry.get_params_type_string()
-        data = from_hex(key_hex)
+        data = self._node_bytes(key_hex, f"a {pallet}.{item} key") or b""
         off = 32
         for i in range(which + 1):
             h = hashers[i]
@@ -356,7 +356,7 @@ class Block:
     # -- raw reads -------------------------------------------------------------------------
     def read_raw(self, key_hex: str) -> bytes | None:
         """One storage value (``state_getStorageAt``); ``None`` when the key is absent."""
-        return from_hex(self.chain.rpc("state_getStorageAt", [key_hex, self.hash]))
+        return self._node_bytes(self.chain.rpc("state_getStorageAt", [key_hex, self.hash]), key_hex)
 
     def read_raw_many(self, keys_hex: Sequence[str]) -> list[bytes | None]:
         """Many storage values, batched with ``state_queryStorageAt``; ``None`` = absent."""
@@ -377,7 +377,16 @@ class Block:
                 raise ChainError(
                     f"state_queryStorageAt at {self.hash} left {len(missing)} keys unanswered"
                 )
-        return [from_hex(found[k.lower()]) for k in keys_hex]
+        return [self._node_bytes(found[k.lower()], k) for k in keys_hex]
+
+    def _node_bytes(self, value: str | None, what: str) -> bytes | None:
+        """Hex from the node as bytes; hex that is not hex is a one-line error, not a traceback."""
+        try:
+            return from_hex(value)
+        except (ValueError, TypeError, AttributeError):
+            raise DecodeError(
+                f"node {self.chain.endpoint} returned malformed hex for {what[:80]} at block {self.number}"
+            ) from None
 
     def keys(self, prefix_hex: str) -> list[str]:
         """All storage keys under a prefix (``state_getKeysPaged``, page by page)."""
@@ -444,7 +453,7 @@ class Block:
             for a, (_, ty) in zip(args, method.inputs)
         )
         result = self.chain.rpc("state_call", [call_name, "0x" + data.hex(), self.hash])
-        raw = from_hex(result)
+        raw = self._node_bytes(result, call_name)
         if raw is None:
             raise DecodeError(f"{call_name} at block {self.number} returned nothing")
         try:

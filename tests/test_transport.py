@@ -326,3 +326,18 @@ def test_a_lite_nodes_pruned_state_names_the_block_and_the_archive_endpoint(tmp_
         blk.read_raw_many(_recorded_keys(block_hash))
     msg = str(e.value)
     assert "state of block 228 is pruned" in msg and "--endpoint archive" in msg and "\n" not in msg
+
+
+def test_storage_that_is_not_hex_is_one_error_line(tmp_path: Path) -> None:
+    block_hash = _hash_of(228)
+
+    def edit(r: dict) -> None:
+        for key, answer in r["state_queryStorageAt"].items():
+            if json.loads(key)[1] == block_hash:
+                for change_set in answer["result"]:
+                    change_set["changes"] = [[k, "0xzz"] for k, _ in change_set["changes"]]
+
+    blk = _chain(_doctored(tmp_path, edit)).at(228)
+    with pytest.raises(errors.DecodeError, match="malformed hex") as e:
+        blk.read_raw_many(_recorded_keys(block_hash))
+    assert "\n" not in str(e.value)
