@@ -236,6 +236,8 @@ def find_epoch_block(chain: Chain, netuid: int, at_block: int | str) -> int:
         raise UnknownNetuid(netuid, blk.number)
     if not last:
         last = blk.query(PALLET, "LastEpochBlock", netuid)
+    if int(last) < 1:
+        raise NoEpoch(netuid, blk.number)  # neither has been written: no epoch ran yet
     return int(last)
 
 
@@ -254,8 +256,6 @@ def _epoch_era(block: Block) -> Era:
 def pending_emission(chain: Chain, netuid: int, epoch_block: int) -> int:
     """The emission already pending for ``netuid`` at E−1: a lower bound of the epoch's
     ``rao_emission`` in the dTAO eras (block E's own accrual comes on top)."""
-    if int(last) < 1:
-        raise NoEpoch(netuid, blk.number)  # neither has been written: no epoch ran yet
     before = chain.at(epoch_block - 1)
     era = era_for_spec(before.spec_version, before.runtime)
     return sum(int(v) for v in before.query_many([(PALLET, item, netuid) for item in era.emission_items]))
