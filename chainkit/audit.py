@@ -22,6 +22,7 @@ from .client import Chain
 from .epoch import InexactEpoch, _epoch_era as epoch_era, find_epoch_block, needs_rao_emission, pending_emission, snapshot_epoch
 from .errors import ChainError
 from .files import atomic_write
+from .bonds_reset import bonds_resets_after_epoch, without_columns
 from .mechanisms import mechanism_setup, read_mechanisms
 
 CACHE_VERSION = 2  # 2: one entry per outcome (verdict), refusals included
@@ -48,6 +49,9 @@ class EpochAudit:
     replaced_uids: tuple[int, ...] = ()
     #: several mechanisms: {"count", "emission_split", "shares"}; None for one
     mechanisms: dict[str, Any] | None = None
+    #: UIDs whose Bonds column a ResetBondsFlag commitment of block E cleared after the epoch
+    #: (chainkit.bonds_reset); the recomputed Bonds are compared with that reset applied
+    bonds_reset_uids: tuple[int, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -68,6 +72,7 @@ class EpochAudit:
             "rao_emission": self.rao_emission,
             "replaced_uids": list(self.replaced_uids),
             "mechanisms": self.mechanisms,
+            "bonds_reset_uids": list(self.bonds_reset_uids),
             "mismatches": [{"hotkey": self.hotkey(m.uid), **m.as_json()} for m in self.mismatches],
         }
 
@@ -80,6 +85,7 @@ class EpochAudit:
             d["uids_compared"], d["fields_compared"], mismatches,
             tuple(hotkeys) if hotkeys else None, cached, d.get("rao_emission"),
             tuple(int(u) for u in d.get("replaced_uids") or ()), d.get("mechanisms"),
+            tuple(int(u) for u in d.get("bonds_reset_uids") or ()),
         )
 
 
@@ -116,6 +122,7 @@ def compare_epoch(
     block_hashes: dict[str, str | None] | None = None,
     infer_rao_from: int | None = None,
     replaced: Sequence[int] = (),
+    bonds_reset: Sequence[int] = (),
 ) -> tuple[EpochAudit, EpochOutputs]:
     """Recompute ``inputs`` with the variant of ``spec_version`` and diff against the chain.
 
@@ -124,6 +131,8 @@ def compare_epoch(
     for consistency with one amount, every other field exactly as always.
 
     ``replaced``: UIDs re-registered in block E after the epoch; every other UID is compared.
+    ``bonds_reset``: UIDs whose Bonds column a commitment of block E cleared after the epoch;
+    the same reset is applied to the recomputed Bonds before comparing.
     """
     variant = variant_for(spec_version)
     rao_info: dict[str, Any] = {"value": inputs.rao_emission, "source": "stored", "range": None}
@@ -131,6 +140,8 @@ def compare_epoch(
         rao_info = infer_rao_emission(inputs, chain_outputs, spec_version, infer_rao_from, engine, replaced)
         inputs = inputs.with_changes(rao_emission=rao_info["value"])
     recomputed = run_epoch(inputs, spec_version, engine=engine)  # type: ignore[arg-type]
+    if bonds_reset:
+        recomputed = replace(recomputed, bonds=without_columns(recomputed.bonds, tuple(bonds_reset)))
     fields, mismatches = diff_chain_outputs(chain_outputs, recomputed, inputs.n)
     mismatches = [m for m in mismatches if m.uid not in set(replaced)]
     audit = EpochAudit(
@@ -145,6 +156,7 @@ def compare_epoch(
         hotkeys=inputs.hotkeys,
         rao_emission=rao_info,
         replaced_uids=tuple(sorted(set(replaced))),
+        bonds_reset_uids=tuple(sorted(set(bonds_reset))),
     )
     return audit, recomputed
 
@@ -164,6 +176,8 @@ class EpochRead:
     replaced_uids: tuple[int, ...] = ()
     #: a subnet with several mechanisms: each one's epoch (``inputs``/``outputs`` are mechanism 0's)
     mechanisms: Any = None  # chainkit.mechanisms.MechanismEpochRead | None
+    #: UIDs whose Bonds column a commitment of block E cleared after the epoch
+    bonds_reset_uids: tuple[int, ...] = ()
 
 
 def require_subnet(chain: Chain, netuid: int, block: int | str | None = None) -> None:
@@ -202,17 +216,18 @@ def read_epoch(chain: Chain, netuid: int, *, block: int | str | None = None, epo
     before, after = chain.at(epoch - 1), chain.at(epoch)
     floor = pending_emission(chain, netuid, epoch) if needs_rao_emission(after) else None
     replaced = registrations_after_epoch(chain, netuid, epoch)
+    reset = bonds_resets_after_epoch(chain, netuid, epoch)
     count, split = mechanism_setup(chain, netuid, epoch)
     if count > 1:
         mech = read_mechanisms(chain, netuid, epoch, count, split, rao_emission=floor or 0,
                                replaced=frozenset(replaced))
         return EpochRead(mech.inputs[0], mech.outputs[0], before.spec_version, epoch,
-                         {"inputs": before.hash, "outputs": after.hash}, floor, tuple(replaced), mech)
+                         {"inputs": before.hash, "outputs": after.hash}, floor, tuple(replaced), mech, reset)
     inputs, outputs = snapshot_epoch(chain, netuid, epoch, rao_emission=floor, replaced=frozenset(replaced))
     # Block E is executed with the code in E−1's state: state_getRuntimeVersion at a hash
     # reports the code *after* that block, so a set_code in E takes effect from E+1.
     return EpochRead(inputs, outputs, before.spec_version, epoch,
-                     {"inputs": before.hash, "outputs": after.hash}, floor, tuple(replaced))
+                     {"inputs": before.hash, "outputs": after.hash}, floor, tuple(replaced), None, reset)
 
 
 def registrations_after_epoch(chain: Chain, netuid: int, epoch_block: int) -> list[int]:
@@ -268,6 +283,10 @@ def compare_mechanisms(read: EpochRead, *, engine: str = "reference") -> EpochAu
                                                          read.rao_emission_floor)
         rao_info = {"value": candidate, "source": "inferred", "range": list(found) if found else None}
     agg = epoch_with_mechanisms(mech.inputs, rao_info["value"], read.spec_version, mech.split, engine=engine)
+    if read.bonds_reset_uids:  # ResetBondsOnCommit clears the column in every mechanism's Bonds
+        cut = read.bonds_reset_uids
+        agg = replace(agg, subnet=replace(agg.subnet, bonds=without_columns(agg.subnet.bonds, cut)),
+                      mechanisms=[replace(o, bonds=without_columns(o.bonds, cut)) for o in agg.mechanisms])
     fields, mismatches = diff_chain_outputs(read.outputs, agg.subnet, n)
     named = [UidMismatch(m.uid, f"{m.field}[mechanism 0]" if m.field in ("Incentive", "Bonds") else m.field,
                          m.chain, m.recomputed) for m in mismatches]
@@ -289,7 +308,7 @@ def compare_mechanisms(read: EpochRead, *, engine: str = "reference") -> EpochAu
         netuid=read.inputs.netuid, epoch_block=read.epoch_block, block_hashes=read.block_hashes,
         spec_version=read.spec_version, variant=variant_for(read.spec_version).name, uids_compared=n,
         fields_compared=fields, mismatches=[x for x in named if x.uid not in replaced], hotkeys=read.inputs.hotkeys,
-        rao_emission=rao_info, replaced_uids=tuple(sorted(replaced)),
+        rao_emission=rao_info, replaced_uids=tuple(sorted(replaced)), bonds_reset_uids=read.bonds_reset_uids,
         mechanisms={"count": len(mech.inputs), "emission_split": list(mech.split) if mech.split else None,
                     "shares": agg.shares},
     )
@@ -310,7 +329,7 @@ def verify(
     audit, _ = compare_epoch(
         read.inputs, read.outputs, read.spec_version, engine=engine,
         epoch_block=read.epoch_block, block_hashes=read.block_hashes, infer_rao_from=read.rao_emission_floor,
-        replaced=read.replaced_uids,
+        replaced=read.replaced_uids, bonds_reset=read.bonds_reset_uids,
     )
     return audit
 
@@ -329,13 +348,15 @@ def verify_snapshot(path: str | os.PathLike, *, engine: str = "reference") -> Ep
     hashes = meta.get("block_hashes") or {"inputs": None, "outputs": None}
     floor = meta.get("rao_emission_floor")
     replaced = meta.get("replaced_uids") or []
-    if (floor is not None and not isinstance(floor, int)) or not isinstance(replaced, list) or not all(
-        isinstance(u, int) for u in replaced
+    reset = meta.get("bonds_reset_uids") or []
+    if (floor is not None and not isinstance(floor, int)) or not all(
+        isinstance(v, list) and all(isinstance(u, int) for u in v) for v in (replaced, reset)
     ):
-        raise MalformedSnapshot(path, "rao_emission_floor / replaced_uids in the manifest are not integers")
+        raise MalformedSnapshot(path, "rao_emission_floor / replaced_uids / bonds_reset_uids in the manifest "
+                                "are not integers")
     audit, _ = compare_epoch(inputs, outputs, spec, engine=engine, block_hashes=hashes, infer_rao_from=floor,
                              epoch_block=meta.get("epoch_block") if isinstance(meta.get("epoch_block"), int) else None,
-                             replaced=replaced)
+                             replaced=replaced, bonds_reset=reset)
     return audit
 
 

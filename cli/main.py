@@ -435,7 +435,7 @@ def snapshot_save(ctx: click.Context, netuid: int, block: str | None, epoch_bloc
             # dTAO: inputs carry the amount inferred as verify infers it; verify --snapshot
             # re-infers it from this floor and reports it as inferred
             "rao_emission_floor": read.rao_emission_floor, "rao_emission_info": rao,
-            "replaced_uids": list(read.replaced_uids)})
+            "replaced_uids": list(read.replaced_uids), "bonds_reset_uids": list(read.bonds_reset_uids)})
         summary = {"kind": "epoch", "path": str(path), "netuid": netuid, "epoch_block": read.epoch_block,
                    "spec_version": read.spec_version, "n": read.inputs.n}
     else:

@@ -151,3 +151,31 @@ def test_registration_after_the_epoch_replaces_one_uid_and_the_rest_is_compared(
     assert outcome.verdict == "exact" and outcome.reason_code == "replaced_in_block", outcome
     assert outcome.audit is not None and outcome.audit.replaced_uids == (3,)
     assert dataclasses.asdict(outcome.audit)["uids_compared"] == 6
+
+
+def test_a_bonds_reset_by_a_commitment_in_block_e_is_modelled() -> None:
+    """ResetBondsFlag commitment of UID 3's hotkey in block E: Bonds at E lose every (3, ·)."""
+    from taoaudit.chainkit.bonds_reset import without_columns
+
+    from .test_chainkit_dtao_epoch import H
+
+    c = _single_mechanism()
+    idx = era_for_spec(SPEC).storage_index(NETUID)
+    stored = lib.read_epoch(c, NETUID, epoch=E).outputs.bonds  # type: ignore[arg-type]
+    assert any(col == 3 for u in range(stored.n_rows) for col, _ in stored.row(u)), "nothing to reset"
+    cleared = without_columns(stored, (3,))
+    for uid in range(6):
+        if cleared.present[uid]:
+            c.put(E, "Bonds", (idx, uid), [tuple(p) for p in cleared.row(uid)])
+    for n in (E - 1, E):
+        c.put(n, "BondsResetOn", (NETUID,), True)
+        c.put(n, "Uids", (NETUID, H[3]), 3)
+    c.put(E, "Events", (), [{"phase": {"ApplyExtrinsic": 2},
+                             "event": {"Commitments": {"Commitment": {"netuid": NETUID, "who": H[3]}}},
+                             "topics": []}], pallet="System")
+    # without the stamp the commitment did not reset anything: the cleared Bonds are a mismatch
+    unexplained = lib.verify(c, NETUID, epoch=E)  # type: ignore[arg-type]
+    assert {m.field for m in unexplained.mismatches} == {"Bonds"} and unexplained.bonds_reset_uids == ()
+    c.put(E, "LastBondsReset", (NETUID, H[3]), E, pallet="Commitments")
+    audit = lib.verify(c, NETUID, epoch=E)  # type: ignore[arg-type]
+    assert audit.mismatches == [] and audit.bonds_reset_uids == (3,)
