@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from taoaudit.chainkit import Chain
 from taoaudit.chainkit import audit as lib
 from taoaudit.chainkit import dataset, fanout
+from taoaudit.chainkit.rpc import DEFAULT_RETRIES
 from taoaudit.cli.main import main
 
 RECORDING = Path(__file__).resolve().parents[1] / "fixtures" / "localnet" / "recording" / "chainkit_spec103.json"
@@ -221,3 +222,33 @@ def test_metagraph_and_snapshot_export_write_parquet(tmp_path):
     r = CliRunner().invoke(main, ["snapshot", "export", str(saved), str(exported), "--format", "parquet"])
     assert r.exit_code == 0, r.output
     assert pq.read_table(exported).to_pylist() == rows
+
+
+def test_a_rate_limit_the_transport_gives_up_on_is_retried_per_epoch(monkeypatch):
+    """Six -32029 answers in a row outlast the transport's four attempts (NodeFault); the epoch
+    is retried on a fresh connection after a backoff and ends exact."""
+    sys.path.insert(0, str(RECORDING.parents[3] / "scripts"))
+    import fakenode
+
+    monkeypatch.setattr(fanout, "TASK_BACKOFF_S", 0.1)
+    with fakenode.FakeNode(fault=fakenode.Fault("rate limit", times=6)) as node:
+        records = fanout.run_audit(node.url, [(1, 228)], engine="reference")
+        assert node.injected == 6 and node.connections >= 2
+    assert records[0]["verdict"] == "exact" and not records[0].get("mismatches")
+
+
+def test_a_rate_limit_that_never_ends_ends_the_run_with_one_line(monkeypatch):
+    """Every request rate-limited: the transport's 4 attempts, then 2 more per-epoch retries on
+    fresh connections, then one line that names the epoch and says how to resume."""
+    sys.path.insert(0, str(RECORDING.parents[3] / "scripts"))
+    import fakenode
+
+    monkeypatch.setattr(fanout, "TASK_BACKOFF_S", 0.1)
+    with fakenode.FakeNode(fault=fakenode.Fault("rate limit", times=0)) as node:
+        with pytest.raises(fanout.FanoutFault) as e:
+            fanout.run_audit(node.url, [(1, 228)], engine="reference")
+        # each attempt of the epoch is a fresh chain whose transport reconnects for each of its tries
+        assert node.connections == (1 + fanout.TASK_RETRIES) * (1 + DEFAULT_RETRIES)
+    message = str(e.value)
+    assert "\n" not in message and message.startswith("subnet 1 epoch 228: ")
+    assert "-32029" in message and "rerun to resume" in message
