@@ -292,7 +292,10 @@ class Block:
         return entry
 
     def _pallet_prefix(self, pallet: str) -> str:
-        return self.runtime.metadata.get_metadata_pallet(pallet)["storage"]["prefix"].value
+        prefix = self.runtime.pallet_prefix(pallet)
+        if prefix is None:
+            raise ChainError(f"runtime spec {self.spec_version} has no storage in pallet {pallet}")
+        return prefix
 
     def has_storage(self, pallet: str, item: str) -> bool:
         return self.runtime.has_storage(pallet, item)
@@ -318,8 +321,7 @@ class Block:
     def _encode_key(self, type_string: str, value: Any) -> bytes:
         if isinstance(value, (bytes, bytearray)):
             return bytes(value)
-        obj = self.runtime.runtime_config.create_scale_object(type_string)
-        return bytes(obj.encode(value).data)
+        return self.runtime.encode_type(int(type_string.rsplit("::", 1)[1]), value)
 
     def key_suffix(self, pallet: str, item: str, key_hex: str, which: int) -> bytes:
         """The raw encoded map key number ``which`` out of a full storage key (for
@@ -341,17 +343,7 @@ class Block:
         raise AssertionError
 
     def _fixed_size(self, type_string: str) -> int:
-        obj = self.runtime.runtime_config.create_scale_object(type_string)
-        info = getattr(obj, "scale_info_type", None)
-        if info is not None:
-            d = info.value["def"]
-            if "primitive" in d:
-                return {"u8": 1, "u16": 2, "u32": 4, "u64": 8, "u128": 16, "bool": 1}.get(d["primitive"], 0)
-            if "composite" in d and len(d["composite"]["fields"]) == 1:
-                return self._fixed_size(f"scale_info::{d['composite']['fields'][0]['type']}")
-            if "array" in d:
-                return d["array"]["len"] * self._fixed_size(f"scale_info::{d['array']['type']}")
-        return 0
+        return self.runtime.fixed_size(int(type_string.rsplit("::", 1)[1]))
 
     # -- raw reads -------------------------------------------------------------------------
     def read_raw(self, key_hex: str) -> bytes | None:
@@ -409,17 +401,10 @@ class Block:
         ``None`` (``OptionQuery``) — explicitly, from the metadata, never by accident."""
         entry = self._entry(pallet, item)
         if raw is None:
-            if entry.value["modifier"] != "Default":
+            if entry.modifier != "Default":
                 return None
-            raw = bytes(entry.value_object["default"].value_object)
-        try:
-            obj = self.runtime.runtime_config.create_scale_object(
-                entry.get_value_type_string(), data=ScaleBytes(bytearray(raw))
-            )
-            obj.decode(check_remaining=True)
-        except Exception as e:
-            raise DecodeError(f"{pallet}.{item} at block {self.number}: {e}") from None
-        return to_plain(obj)
+            raw = entry.default
+        return self.runtime.decode_type(entry.value_type, raw, what=f"{pallet}.{item} at block {self.number}")
 
     def query(self, pallet: str, item: str, *keys: Any) -> Any:
         """One storage value, decoded (default if absent)."""
@@ -449,13 +434,15 @@ class Block:
         if len(args) != len(method.inputs):
             raise ChainError(f"{call_name} takes {len(method.inputs)} arguments, got {len(args)}")
         data = b"".join(
-            a if isinstance(a, (bytes, bytearray)) else self.runtime.encode(f"scale_info::{ty}", a)
+            a if isinstance(a, (bytes, bytearray)) else self.runtime.encode_type(ty, a)
             for a, (_, ty) in zip(args, method.inputs)
         )
         result = self.chain.rpc("state_call", [call_name, "0x" + data.hex(), self.hash])
         raw = self._node_bytes(result, call_name)
         if raw is None:
             raise DecodeError(f"{call_name} at block {self.number} returned nothing")
+        if plain:
+            return self.runtime.decode_type(method.output, raw, what=f"{call_name} at block {self.number}")
         try:
             obj = self.runtime.runtime_config.create_scale_object(
                 f"scale_info::{method.output}", data=ScaleBytes(bytearray(raw))

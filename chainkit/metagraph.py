@@ -136,14 +136,14 @@ def snapshot_metagraph(
 def _struct_field_count(blk: Block, type_id: int) -> int:
     """Number of fields of the struct inside ``Option<Struct>`` (the selective-metagraph
     index space is 0..count)."""
-    rc = blk.runtime.runtime_config
-    cls = rc.get_decoder_class(f"scale_info::{type_id}")
-    d = cls.scale_info_type.value["def"]
-    if "variant" in d:  # Option<T>: variant Some(T)
-        some = [v for v in d["variant"]["variants"] if v["name"] == "Some"][0]
-        inner = rc.get_decoder_class(f"scale_info::{some['fields'][0]['type']}")
-        d = inner.scale_info_type.value["def"]
-    return len(d["composite"]["fields"])
+    types = blk.runtime.codec.types
+    _, d = types[type_id]
+    if d[0] == "variant":  # Option<T>: variant Some(T)
+        some = next(v for v in d[1] if v[1] == "Some")
+        _, d = types[some[2][0][1]]
+    if d[0] != "composite":
+        raise DecodeError(f"type {type_id} is not a struct or Option<struct>")
+    return len(d[1])
 
 
 def _from_runtime_api(blk: Block, netuid: int) -> Metagraph:

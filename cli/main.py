@@ -49,12 +49,11 @@ def library_errors(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from taoaudit.chainkit.errors import ChainError
-        from taoaudit.consensus.cases import CaseFormatError
-        from taoaudit.consensus.errors import ConsensusError
+        from taoaudit.consensus.errors import ConsensusError  # CaseFormatError is one
 
         try:
             return fn(*args, **kwargs)
-        except (ChainError, ConsensusError, CaseFormatError) as e:
+        except (ChainError, ConsensusError) as e:
             raise Fail(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
         except OSError as e:
             raise Fail(f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")) from None
@@ -142,7 +141,8 @@ class Settings:
             return "reference"
         from taoaudit.consensus import kernels_available
 
-        return "numba" if kernels_available() else "reference"
+        # auto: small epochs on the reference (numba not even imported), large on the kernels
+        return "auto" if kernels_available() else "reference"
 
 
 def _finish_recording(chain: Any) -> None:

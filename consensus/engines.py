@@ -6,9 +6,10 @@ kernels are faster at every size (n = 4: ~0.1 ms against ~0.7 ms; n = 64 dense: 
 cached kernels: about 1-2 s on this 2-core VM, longer on a busy one. So ``engine="auto"`` runs
 an epoch on the reference while the kernels are not loaded and the reference's estimated cost
 is below :data:`REFERENCE_MAX_UNITS` (cost model of ``bench/epoch.py``: stored entries +
-n²/4; 100 units is ~2-25 ms of reference time, measured in ``bench/epoch.py``'s sizes: n = 8
-dense 1.6 ms, Yuma3 with liquid alpha 23 ms), and on the kernels otherwise, and always once
-they are loaded. A 4-UID epoch then never imports numba.
+n²/4; 400 units is at most ~20 ms of classic reference time and ~100 ms with Yuma3 and liquid
+alpha, measured on ``bench/epoch.py``'s inputs: n = 16 dense, 320 units, 19 ms / 96 ms; n = 8
+dense 1.6 ms / 23 ms), and on the kernels otherwise, and always once they are loaded. The
+bundled 16-UID recording's epochs then never import numba.
 
 Threads: :func:`set_kernel_threads` caps the threads of every later kernel epoch in the
 process (``TAOAUDIT_KERNEL_THREADS`` does the same before the first one): a multi-worker
@@ -22,7 +23,7 @@ import os
 import sys
 from typing import Any
 
-REFERENCE_MAX_UNITS = 100
+REFERENCE_MAX_UNITS = 400
 _KERNELS = "taoaudit.consensus.kernels"
 
 
