@@ -535,7 +535,9 @@ def classify_failure(e: Exception) -> tuple[str, str] | None:
     from .epoch import InexactEpoch
     from .errors import DecodeError, MissingRecordingEntry, PrunedState, UnknownBlock, UnknownNetuid, UnsupportedSpec
 
-    transport = tuple(getattr(errors, n) for n in ("EndpointUnreachable", "RpcError", "NodeFault") if hasattr(errors, n))
+    # A node that failed or answered for another block ends the run (exit 2): never a verdict.
+    transport = tuple(getattr(errors, n) for n in ("EndpointUnreachable", "RpcError", "NodeFault", "UntrustedAnswer")
+                      if hasattr(errors, n))
     if isinstance(e, transport):
         return None
     if isinstance(e, InexactEpoch):
@@ -657,6 +659,9 @@ def audit_targets(
     """(netuid, epoch block) pairs to audit, and a note per subnet that has none.
 
     ``netuids=None``: every subnet at ``to_block`` (default head)."""
+    from . import errors
+
+    no_epoch = getattr(errors, "NoEpoch", ())
     subnets = subnet_netuids(chain, to_block) if netuids is None else list(netuids)
     targets: list[tuple[int, int]] = []
     skipped: dict[int, str] = {}
@@ -665,7 +670,11 @@ def audit_targets(
         if note is not None:
             skipped[netuid] = note
             continue
-        blocks = epoch_blocks(chain, netuid, count=count, from_block=from_block, to_block=to_block)
+        try:
+            blocks = epoch_blocks(chain, netuid, count=count, from_block=from_block, to_block=to_block)
+        except no_epoch as e:
+            skipped[netuid] = str(e).splitlines()[0]
+            continue
         if not blocks:
             skipped[netuid] = "no epoch in the range asked"
         targets.extend((netuid, e) for e in blocks)
