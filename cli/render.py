@@ -81,6 +81,15 @@ def verify_result(con: Console, r: Any, engine: str) -> None:
     elif rao:
         t.add_row("rao_emission", f"{rao.get('value')} (read from the chain)")
     t.add_row("UIDs compared", str(r.uids_compared))
+    mech = getattr(r, "mechanisms", None)
+    if mech:
+        t.add_row("mechanisms", f"{mech['count']}, emission split {mech['emission_split'] or 'even'}, "
+                                f"shares {mech['shares']}")
+    if getattr(r, "replaced_uids", ()):
+        t.add_row("replaced in block E", f"UIDs {list(r.replaced_uids)} (registered after the epoch ran; not compared)")
+    if getattr(r, "bonds_reset_uids", ()):
+        t.add_row("bonds reset in block E", f"UIDs {list(r.bonds_reset_uids)} (a commitment cleared their Bonds "
+                                             "column after the epoch; applied to the recomputed Bonds)")
     t.add_row("fields compared", ", ".join(r.fields_compared))
     t.add_row("mismatches", str(len(r.mismatches)))
     t.add_row("result", _verdict(r.ok))
