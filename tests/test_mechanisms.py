@@ -101,3 +101,17 @@ def test_three_mechanisms_from_the_runtime_vectors() -> None:
             want.append(acc)
         assert getattr(agg.subnet, field).tolist() == want, field
     assert agg.subnet.validator_permit.tolist() == list(np.logical_or.reduce([o.validator_permit for o in agg.mechanisms]))
+
+
+def test_audit_summary_counts_and_exit_codes() -> None:
+    """Refused and unreadable epochs never count as verified: all refused exits 2, not 0."""
+    from taoaudit.chainkit.audit import EpochOutcome, exit_status, summarize
+
+    refused = [EpochOutcome(1, 100 + k, "refused", "why", "weights_revealed_and_set_in_block") for k in range(3)]
+    unreadable = EpochOutcome(2, 50, "unreadable", "pruned", "pruned_state")
+    s = summarize(refused + [unreadable])
+    assert (s["epochs"], s["exact"], s["refused"], s["unreadable"]) == (4, 0, 3, 1)
+    assert s["refused_by_reason"] == {"weights_revealed_and_set_in_block": 3}
+    assert s["unreadable_by_reason"] == {"pruned_state": 1}
+    assert exit_status(s) == 2 and exit_status(summarize([])) == 2
+    assert EpochOutcome.from_json(refused[0].to_json()) == refused[0]
