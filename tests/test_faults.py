@@ -109,3 +109,24 @@ def test_a_wrong_answer_is_not_cached(tmp_path: Path) -> None:
         return [{k: v for k, v in e.items() if k != "cached"} for e in json.loads(text)["epochs"]]
 
     assert verdicts(cached[1]) == verdicts(fresh[1])
+
+
+@pytest.mark.parametrize("fault", ["rate limit", "garbage frame", "TCP drop"])
+def test_recording_through_a_faulty_node_keeps_only_the_chains_answers(fault: str, tmp_path: Path) -> None:
+    """--record-to against a node that faults once: the retry's answer is recorded, the fault
+    never is, and the recording replays to the same metagraph as the live run."""
+    from taoaudit.chainkit.client import Chain
+    from taoaudit.chainkit.metagraph import snapshot_metagraph
+
+    out = tmp_path / "rec.json"
+    with fakenode.FakeNode(fault=fakenode.Fault(fault)) as node:
+        live = Chain(node.url, record_to=out, timeout=DEADLINE)
+        mg = snapshot_metagraph(live, 1, 228)
+        live.close()  # saves the recording
+        assert node.injected == 1 and live.rpc_client.retried == 1
+    recorded = json.loads(out.read_text())["recording"]
+    codes = {(answer.get("error") or {}).get("code") for calls in recorded.values() for answer in calls.values()}
+    assert not codes & {-32029, -32099}  # neither the rate limit nor the fake's "not recorded"
+    again = snapshot_metagraph(Chain(out, metadata_dirs=[fakenode.RECORDING.parent]), 1, 228)
+    assert again.block_hash == mg.block_hash
+    assert [again.neuron(u) for u in range(again.n)] == [mg.neuron(u) for u in range(mg.n)]
