@@ -84,7 +84,7 @@ def common_options(fn: Callable) -> Callable:
                      help="Serve the chain from a JSON-RPC recording instead of a node."),
         click.option("--record-to", type=click.Path(path_type=Path), callback=_set("record_to"), expose_value=False,
                      help="Record every request made to the endpoint into this file (chain-data format)."),
-        click.option("--rpc-timeout", type=float, callback=_set("rpc_timeout"), expose_value=False,
+        click.option("--rpc-timeout", type=click.FloatRange(0, 86400, min_open=True), callback=_set("rpc_timeout"), expose_value=False,
                      help="Seconds a node may take per request before it is retried (default 30; env TAOAUDIT_RPC_TIMEOUT)."),
         click.option("--json", "as_json", is_flag=True, callback=_set("json"), expose_value=False,
                      help="One JSON object on stdout."),
