@@ -13,7 +13,6 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import EpochInputError
 from .fixedpoint import U64_MAX, U64F64
 from .model import EpochInputs, EpochOutputs
 from .registry import run_epoch
@@ -75,11 +74,6 @@ def epoch_with_mechanisms(
     weights = [mechanism_weight(share, rao_emission, m) for m, share in enumerate(shares)]
     first = outs[0]
     n = len(first.consensus)
-    if len(outs) > 1 and first.rank is not None:
-        raise EpochInputError(
-            f"spec {spec_version}: how Rank/Trust/PruningScores combined across mechanisms before spec 365 "
-            "is not reproduced; only single-mechanism subnets are supported there"
-        )
 
     def u16_sum(field: str) -> np.ndarray:
         acc = [0] * n
@@ -110,6 +104,11 @@ def epoch_with_mechanisms(
         dividends=u16_sum("dividends"),
         validator_trust=u16_sum("validator_trust"),
         stake_weight=u16_sum("stake_weight") if first.stake_weight is not None else None,
+        # before 365 the epoch also writes these; they aggregate like Consensus
+        # (subnets/mechanism.rs epoch_with_mechanisms @835a2c902 spec 320, @b179867c3 spec 343)
+        rank=u16_sum("rank") if first.rank is not None else None,
+        trust=u16_sum("trust") if first.trust is not None else None,
+        pruning_scores=u16_sum("pruning_scores") if first.pruning_scores is not None else None,
         emission=np.asarray(emission, dtype=np.uint64),
         server_emission=plain_sum("server_emission") if first.server_emission is not None else None,
         validator_emission=plain_sum("validator_emission") if first.validator_emission is not None else None,

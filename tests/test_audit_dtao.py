@@ -37,8 +37,8 @@ SUBNET_ITEMS = {"Active": "active", "ValidatorPermit": "validator_permit", "Cons
                 "StakeWeight": "stake_weight"}
 
 
-def _chain(**kw: object) -> FakeChain:
-    c = build(SPEC, **kw)  # type: ignore[arg-type]
+def _chain(spec: int = SPEC, **kw: object) -> FakeChain:
+    c = build(spec, **kw)  # type: ignore[arg-type]
     if not hasattr(c, "endpoint"):  # the client names its source in every error
         c.endpoint = "in-memory spec-393 state"  # type: ignore[attr-defined]
     return c
@@ -55,10 +55,18 @@ def _store_outputs(c: FakeChain, outputs: object, idx: int, items: dict[str, str
             c.put(E, "Bonds", (idx, uid), [tuple(p) for p in bonds.row(uid)])
 
 
-def two_mechanisms(alter_weight: bool = False) -> FakeChain:
+def _subnet_items(spec: int) -> dict[str, str]:
+    """Every per-subnet item the era's epoch writes → the EpochOutputs field."""
+    from taoaudit.consensus.diff import STORAGE_NAMES
+
+    by_item = {v: k for k, v in STORAGE_NAMES.items()}
+    return {item: by_item[item] for item in era_for_spec(spec).outputs}
+
+
+def two_mechanisms(alter_weight: bool = False, spec: int = SPEC) -> FakeChain:
     """The shared synthetic subnet with a second mechanism, outputs the runtime's rules imply."""
-    c = _chain(mechanisms=2, events=[])
-    era = era_for_spec(SPEC)
+    c = _chain(spec, mechanisms=2, events=[])
+    era = era_for_spec(spec)
     idx1 = era.storage_index(NETUID, 1)
     for n in (E - 1, E):
         c.put(n, "MechanismEmissionSplit", (NETUID,), SPLIT)
@@ -68,8 +76,8 @@ def two_mechanisms(alter_weight: bool = False) -> FakeChain:
     for uid, row in B1.items():
         c.put(E - 1, "Bonds", (idx1, uid), row)
     inputs = [snapshot_epoch(c, NETUID, E, rao_emission=RAO, mechanism=m)[0] for m in (0, 1)]  # type: ignore[arg-type]
-    agg = epoch_with_mechanisms(inputs, RAO, SPEC, SPLIT)
-    _store_outputs(c, agg.subnet, era.storage_index(NETUID, 0), SUBNET_ITEMS | {"Incentive": "incentive"}, 6)
+    agg = epoch_with_mechanisms(inputs, RAO, spec, SPLIT)
+    _store_outputs(c, agg.subnet, era.storage_index(NETUID, 0), _subnet_items(spec) | {"Incentive": "incentive"}, 6)
     _store_outputs(c, agg.mechanisms[1], idx1, {"Incentive": "incentive"}, 6)
     if alter_weight:  # validator 1 of mechanism 1 "had" another weight: the chain's outputs no longer follow
         c.put(E - 1, "Weights", (idx1, 1), [(0, 5), (2, 60_000)])
@@ -86,8 +94,9 @@ def test_mechanism_one_inputs_are_read_where_the_runtime_keeps_them() -> None:
     assert mech0.weights != inputs.weights and mech0.stake_alpha.tolist() == inputs.stake_alpha.tolist()
 
 
-def test_two_mechanisms_verify_exactly() -> None:
-    audit = lib.verify(two_mechanisms(), NETUID, epoch=E)  # type: ignore[arg-type]
+@pytest.mark.parametrize("spec", [343, SPEC])  # 343: Rank, Trust, PruningScores aggregate too
+def test_two_mechanisms_verify_exactly(spec: int) -> None:
+    audit = lib.verify(two_mechanisms(spec=spec), NETUID, epoch=E)  # type: ignore[arg-type]
     assert audit.mismatches == [], audit.mismatches[:5]
     assert audit.mechanisms is not None and audit.mechanisms["count"] == 2
     assert audit.mechanisms["emission_split"] == SPLIT and sum(audit.mechanisms["shares"]) == audit.rao_emission["value"]
@@ -95,7 +104,9 @@ def test_two_mechanisms_verify_exactly() -> None:
     assert audit.rao_emission["source"] == "inferred" and lo <= RAO <= hi
     for item in ("Consensus", "Dividends", "Emission", "Incentive[mechanism 1]", "Bonds[mechanism 1]"):
         assert item in audit.fields_compared
-    outcome = lib.audit_epoch(two_mechanisms(), NETUID, E)  # type: ignore[arg-type]
+    if spec < 365:
+        assert {"Rank", "Trust", "PruningScores"} <= set(audit.fields_compared)
+    outcome = lib.audit_epoch(two_mechanisms(spec=spec), NETUID, E)  # type: ignore[arg-type]
     assert outcome.verdict == "exact"
 
 
