@@ -8,7 +8,7 @@ handed to the epoch there is ``PendingEmission + EmissionValues`` at E−1 (``ge
 adds ``EmissionValues`` in block E before draining), and no stake moves between E−1 and the
 epoch (``LoadedEmission`` is paid out in the block after).
 
-dTAO eras 273–425 (mechanism 0; storage index ``netuid + m·4096`` from 320), see
+dTAO eras 273–459 (mechanism 0; storage index ``netuid + m·4096`` from 320), see
 :func:`_epoch_dtao`. The epoch reads the state after E−1 plus what block E's ``on_initialize``
 did before it; what that is, and how each piece is obtained exactly:
 
@@ -31,7 +31,13 @@ did before it; what that is, and how each piece is obtained exactly:
   dividends into root stake before this epoch runs; that case is refused (InexactEpoch).
 * from 425 the drain may change the subnet owner (and register it) before the epoch; a
   ``SubnetOwnerChanged`` event of the subnet in E's initialisation is refused.
-* ``rao_emission`` = the pending items at E−1 (``Era.emission_items``) **plus block E's own
+* from 446 ``LiquidAlphaConsensusMode`` (storage default ``Auto`` from the metadata) and the
+  netuid's stored ``Consensus`` at E−1 (``consensus_prev``; only the epoch writes it, after
+  reading it). Root Reborn (441) queues root dividends for basket deposits that run after the
+  coinbase, and a drain pays stake only on its own subnet, so the stake an epoch reads is still
+  E−1's (docs/eras.md).
+* a block that enacted or migrated a runtime upgrade is refused (:func:`_same_runtime`).
+* ``rao_emission`` = the pending items at E−1 (``Layout.emission_items``) **plus block E's own
   accrual**, which ``emit_to_subnets`` computes from the root proportion in the middle of the
   coinbase (after pool injections and, from 365, excess-TAO swaps) and writes nowhere: the
   drain zeroes the pending items, and no event carries the amount. It is therefore not
@@ -48,14 +54,12 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from scalecodec.base import ScaleBytes
-
-from taoaudit.consensus.model import U64_MAX, EpochInputs, EpochOutputs, Hyperparameters, SparseRows
+from taoaudit.consensus.model import CONSENSUS_MODES, U64_MAX, EpochInputs, EpochOutputs, Hyperparameters, SparseRows
 
 from .client import Block, Chain
 from .decode import decode_rows, decode_vec_bool, decode_vec_u16, decode_vec_u64
 from .errors import ChainError, DecodeError, NoEpoch, UnknownNetuid, UnsupportedSpec
-from .layout import PALLET, Era, era_for_spec, supported_ranges
+from .layout import PALLET, Layout, era_for_spec, layout_for_metadata, supported_ranges
 from .stake import inherited, relations
 
 
@@ -107,6 +111,10 @@ class StateReader(Protocol):
         """``System.Events`` of this block."""
         ...
 
+    def declares(self, item: str) -> bool:
+        """Whether this runtime's metadata has the storage item at all."""
+        ...
+
 
 class BlockReader:
     """:class:`StateReader` over a :class:`~chainkit.client.Block`, checking value shapes
@@ -133,6 +141,9 @@ class BlockReader:
             for (item, _), raw in zip(requests, raws)
         ]
 
+    def declares(self, item: str) -> bool:
+        return self.block.has_storage(PALLET, item)
+
     def iter_prefix(self, item: str, prefix: tuple) -> list[tuple[Any, Any]]:
         blk = self.block
         keys = blk.keys(blk.storage_prefix(PALLET, item, *prefix))
@@ -152,46 +163,44 @@ class BlockReader:
         if raw is None:
             return []
         try:
-            obj = blk.runtime.runtime_config.create_scale_object(
-                blk.value_type("System", "Events"), data=ScaleBytes(bytearray(raw))
-            )
-            records = obj.decode(check_remaining=True)
-        except Exception as e:
+            records = blk.runtime.decode_events(raw)
+        except DecodeError as e:
             raise DecodeError(f"System.Events at block {blk.number}: {e}") from None
         out: list[Event] = []
-        for r in records:
-            phase = r["phase"] if isinstance(r["phase"], str) else next(iter(r["phase"]))
-            out.append((phase, r["module_id"], r["event_id"], r["attributes"]))
+        for phase, pallet, event, attributes in records:
+            phase = phase if isinstance(phase, str) else next(iter(phase))
+            out.append((phase, pallet, event, attributes))
         return out
 
 
-# What the fast decoders assume each raw-read item is.
+# What the fast decoders assume each raw-read item is. Newtypes resolve to what they wrap
+# (_shape_of): Vec<PerU16> (outputs from the ≥ 426 runtimes) reads as Vec<u16>, Vec<AlphaBalance>
+# as Vec<u64>.
 _SHAPES = {
     "Weights": "Vec<(u16, u16)>",
     "Bonds": "Vec<(u16, u16)>",
     "Rank": "Vec<u16>", "Trust": "Vec<u16>", "Consensus": "Vec<u16>", "Incentive": "Vec<u16>",
     "Dividends": "Vec<u16>", "PruningScores": "Vec<u16>", "ValidatorTrust": "Vec<u16>",
-    "StakeWeight": "Vec<u16>",
+    "StakeWeight": "Vec<u16>", "ConsensusByMechanism": "Vec<u16>",
     "Emission": "Vec<u64>", "LastUpdate": "Vec<u64>",
     "Active": "Vec<bool>", "ValidatorPermit": "Vec<bool>",
 }  # fmt: skip
 
 
 def _shape_of(block: Block, type_string: str, depth: int = 0) -> str:
-    rc = block.runtime.runtime_config
-    cls = rc.get_decoder_class(type_string)
-    info = getattr(cls, "scale_info_type", None)
-    if info is None or depth > 6:
+    types = block.runtime.codec.types  # the registry as chainkit.metamodel keeps it
+    entry = types.get(int(type_string.rsplit("::", 1)[1]))
+    if entry is None or depth > 6:
         return "?"
-    d = info.value["def"]
-    if "primitive" in d:
-        return d["primitive"]
-    if "sequence" in d:
-        return f"Vec<{_shape_of(block, 'scale_info::' + str(d['sequence']['type']), depth + 1)}>"
-    if "tuple" in d:
-        return "(" + ", ".join(_shape_of(block, f"scale_info::{t}", depth + 1) for t in d["tuple"]) + ")"
-    if "composite" in d and len(d["composite"]["fields"]) == 1:  # newtypes (AlphaBalance, …)
-        return _shape_of(block, f"scale_info::{d['composite']['fields'][0]['type']}", depth + 1)
+    d = entry[1]
+    if d[0] == "primitive":
+        return d[1]
+    if d[0] == "sequence":
+        return f"Vec<{_shape_of(block, f'scale_info::{d[1]}', depth + 1)}>"
+    if d[0] == "tuple":
+        return "(" + ", ".join(_shape_of(block, f"scale_info::{t}", depth + 1) for t in d[1]) + ")"
+    if d[0] == "composite" and len(d[1]) == 1:  # newtypes (AlphaBalance, …)
+        return _shape_of(block, f"scale_info::{d[1][0][1]}", depth + 1)
     return "?"
 
 
@@ -220,7 +229,10 @@ def last_epoch_block_by_tempo(block: int, netuid: int, tempo: int) -> int:
 def find_epoch_block(chain: Chain, netuid: int, at_block: int | str) -> int:
     """The last block at or before ``at_block`` in which ``netuid``'s epoch ran."""
     blk = chain.at(at_block)
-    era = era_for_spec(blk.spec_version, blk.runtime)
+    # Locating an epoch reads the schedule only: a spec newer than the era table is located
+    # with the newest layout (its metadata must declare the items) and refused later, when
+    # it is recomputed without assume_era.
+    era = layout_for_metadata(blk.spec_version, blk.runtime)
     if era.schedule == "modulo":
         exists, tempo = blk.query_many([(PALLET, "NetworksAdded", netuid), (PALLET, "Tempo", netuid)])
         if not exists:
@@ -242,12 +254,38 @@ def find_epoch_block(chain: Chain, netuid: int, at_block: int | str) -> int:
 
 
 # -- what --------------------------------------------------------------------------------------
+def _same_runtime(before: Block, after: Block, netuid: int, *, migrations: bool = True) -> None:
+    """Refuse an epoch whose block changed or migrated the runtime.
+
+    A node reports the runtime of a block's post-state: the block that enacts ``set_code``
+    already reports the new spec although it (and its epoch) ran the old code, and the first
+    block of the new code runs ``on_runtime_upgrade`` migrations (which set
+    ``System.LastRuntimeUpgrade``) before ``on_initialize``, i.e. on state the epoch then
+    reads but E−1 does not hold."""
+    if before.spec_version != after.spec_version:
+        raise InexactEpoch(
+            netuid, after.number,
+            f"the runtime changed in this block (spec {before.spec_version} before, {after.spec_version} "
+            "after): the epoch ran the old code while the state reports the new one",
+            code="runtime_upgrade_in_block",
+        )  # fmt: skip
+    if migrations and before.has_storage("System", "LastRuntimeUpgrade"):
+        last = [b.query_many([("System", "LastRuntimeUpgrade")])[0] for b in (before, after)]
+        if last[0] != last[1]:
+            raise InexactEpoch(
+                netuid, after.number,
+                "runtime-upgrade migrations ran at the start of this block, before the epoch, on state "
+                "the block before does not hold",
+                code="runtime_upgrade_in_block",
+            )  # fmt: skip
+
+
 def _covered() -> str:
     return "specs " + supported_ranges(only_epoch_snapshots=True)
 
 
-def _epoch_era(block: Block) -> Era:
-    era = era_for_spec(block.spec_version, block.runtime)
+def _epoch_era(block: Block, assume_era: str | None = None) -> Layout:
+    era = era_for_spec(block.spec_version, block.runtime, assume_era=assume_era)
     if not era.epoch_snapshot:
         raise UnsupportedSpec(block.spec_version, _covered(), "epoch snapshots")
     return era
@@ -257,32 +295,34 @@ def pending_emission(chain: Chain, netuid: int, epoch_block: int) -> int:
     """The emission already pending for ``netuid`` at E−1: a lower bound of the epoch's
     ``rao_emission`` in the dTAO eras (block E's own accrual comes on top)."""
     before = chain.at(epoch_block - 1)
-    era = era_for_spec(before.spec_version, before.runtime)
+    era = layout_for_metadata(before.spec_version, before.runtime)
     return sum(int(v) for v in before.query_many([(PALLET, item, netuid) for item in era.emission_items]))
 
 
 def needs_rao_emission(block: Block) -> bool:
     """Whether epochs in this block's era take a ``rao_emission`` the chain does not store."""
-    return _epoch_era(block).stake_item != "TotalHotkeyStake"
+    return layout_for_metadata(block.spec_version, block.runtime).stake_item != "TotalHotkeyStake"
 
 
 def snapshot_epoch(
     chain: Chain, netuid: int, epoch_block: int, *, rao_emission: int | None = None,
-    replaced: frozenset[int] = frozenset(), mechanism: int | None = None,
+    replaced: frozenset[int] = frozenset(), mechanism: int | None = None, assume_era: str | None = None,
 ) -> tuple[EpochInputs, EpochOutputs]:
     """Inputs of the epoch of ``netuid`` at block E (state after E−1) and its outputs (after E).
 
     ``rao_emission``: the amount the drain handed to the epoch, required in the dTAO eras
-    (it is not in storage; see the module docstring) and ignored before."""
+    (it is not in storage; see the module docstring) and ignored before.
+    ``assume_era="latest"``: read a runtime newer than the era table with the newest layout
+    (results must then say so: :func:`chainkit.layout.assumed_note`)."""
     if epoch_block < 1:
         raise ChainError(f"block {epoch_block} has no parent state to read inputs from")
     after = chain.at(epoch_block)
-    era = _epoch_era(after)  # refuse an unsupported era before reading anything else
+    era = _epoch_era(after, assume_era)  # refuse an unsupported era before reading anything else
     if era.stake_item != "TotalHotkeyStake" and rao_emission is None:
         raise InexactEpoch(netuid, epoch_block, _NO_RAO_EMISSION, after.spec_version, code="rao_emission_unknown")
     before = chain.at(epoch_block - 1)
-    if era_for_spec(before.spec_version, before.runtime).name != era.name:
-        raise UnsupportedSpec(before.spec_version, f"epochs within one era ({era.name})", "an epoch across a runtime upgrade")
+    # (the migration check needs System.LastRuntimeUpgrade; the spec-103 recordings predate it)
+    _same_runtime(before, after, netuid, migrations=era.stake_item != "TotalHotkeyStake")
     return epoch_from_state(
         BlockReader(before), BlockReader(after), netuid, epoch_block, era, rao_emission=rao_emission,
         replaced=replaced, mechanism=mechanism,
@@ -294,7 +334,7 @@ def epoch_from_state(
     after: StateReader,
     netuid: int,
     epoch_block: int,
-    era: Era,
+    era: Layout,
     *,
     rao_emission: int | None = None,
     replaced: frozenset[int] = frozenset(),
@@ -358,13 +398,13 @@ def epoch_from_state(
     return inputs, read_epoch_outputs(after, netuid, n, era)
 
 
-# -- dTAO eras (273–425) -------------------------------------------------------------------
+# -- dTAO eras (273–459) -------------------------------------------------------------------
 def _epoch_dtao(
     before: StateReader,
     after: StateReader,
     netuid: int,
     E: int,
-    era: Era,
+    era: Layout,
     rao_emission: int | None,
     replaced: frozenset[int] = frozenset(),
     mechanism: int | None = None,
@@ -474,11 +514,15 @@ def _epoch_dtao(
         )
 
     hp_fields: dict[str, Any] = {f: v for f, v in hp_raw.items()}
+    consensus_prev = None
+    if era.reads_consensus_prev:
+        hp_fields["liquid_alpha_consensus_mode"] = _consensus_mode(hp_fields["liquid_alpha_consensus_mode"], netuid, E)
+        consensus_prev = _consensus_prev(before, netuid, idx, E, hp_fields)
     for f in ("yuma3", "liquid_alpha", "commit_reveal_enabled"):
         if f in hp_fields:
             hp_fields[f] = bool(hp_fields[f])
     for f, v in hp_fields.items():
-        if not isinstance(v, bool):
+        if not isinstance(v, (bool, str)):
             hp_fields[f] = int(v)
     low, high = (int(x) for x in alpha_values)
     hp = Hyperparameters(
@@ -506,8 +550,49 @@ def _epoch_dtao(
         commit_blocks=commit_blocks,
         netuid=netuid,
         hotkeys=tuple(h or "" for h in hotkeys),
+        consensus_prev=consensus_prev,
     )
     return inputs, read_epoch_outputs(after, netuid, n, era, mechanism or 0)
+
+
+def _consensus_mode(value: Any, netuid: int, E: int) -> str:
+    """``LiquidAlphaConsensusMode`` as decoded through the metadata (the storage default,
+    ``Auto``, when the subnet never set one) → the model's lower-case name."""
+    # a unit variant: "Auto" (scalecodec), {"Auto": None} or ["Auto", None] (enum-with-data forms)
+    name = next(iter(value)) if isinstance(value, dict) else value[0] if isinstance(value, (list, tuple)) else value
+    mode = str(name).lower()
+    if mode not in CONSENSUS_MODES:
+        raise DecodeError(f"LiquidAlphaConsensusMode of netuid {netuid} at block {E - 1} is {value!r}")
+    return mode
+
+
+def _uses_previous(hp: dict[str, Any]) -> bool:
+    """``compute_consensus_for_liquid_alpha`` would read the stored vector (run_epoch.rs@76671f67):
+    Yuma3 with liquid alpha, and Previous, or Auto at the maximum bonds penalty."""
+    mode = hp["liquid_alpha_consensus_mode"]
+    previous = mode == "previous" or (mode == "auto" and int(hp["bonds_penalty"]) == 0xFFFF)
+    return bool(hp.get("yuma3")) and bool(hp.get("liquid_alpha")) and previous
+
+
+def _consensus_prev(before: StateReader, netuid: int, idx: int, E: int, hp: dict[str, Any]) -> np.ndarray:
+    """The netuid's ``Consensus`` (``PerU16`` parts) stored after E−1: nothing in block E writes
+    it before the epoch reads it, the epoch itself overwrites it only afterwards. Always read
+    (empty when absent), so that a model can tell "no stored vector" from "not read"."""
+    prev = _vec(decode_vec_u16, before.raw([("Consensus", (netuid,))])[0])
+    if _uses_previous(hp) and before.declares("ConsensusByMechanism"):
+        # Later sources also keep a per-mechanism vector; which of the two a runtime that
+        # declares both feeds the sigmoid is not established (docs/eras.md), so only a state
+        # where they agree is read.
+        other = _vec(decode_vec_u16, before.raw([("ConsensusByMechanism", (idx,))])[0])
+        if not np.array_equal(prev, other):
+            raise InexactEpoch(
+                netuid, E,
+                "the liquid-alpha sigmoid reads the previous consensus, and this runtime stores two "
+                f"different ones (Consensus[{netuid}] and ConsensusByMechanism[{idx}]); which one its "
+                "epoch reads is not established",
+                code="consensus_prev_ambiguous",
+            )  # fmt: skip
+    return prev
 
 
 def _attr(attrs: Any, i: int, name: str) -> Any:
@@ -517,7 +602,7 @@ def _attr(attrs: Any, i: int, name: str) -> Any:
 
 
 def _revealed_uids(
-    events: list[Event], netuid: int, idx: int, n: int, E: int, era: Era, replaced: frozenset[int] = frozenset()
+    events: list[Event], netuid: int, idx: int, n: int, E: int, era: Layout, replaced: frozenset[int] = frozenset()
 ) -> list[int]:
     """UIDs whose weights block E's ``on_initialize`` set (timelocked reveals), after checking
     that nothing else in block E makes the state at E differ from what the epoch used."""
@@ -564,7 +649,7 @@ def _revealed_uids(
     return sorted(u for u in revealed if u < n)
 
 
-def _set_last_update(last_update: np.ndarray, uids: list[int], E: int, n: int, era: Era) -> np.ndarray:
+def _set_last_update(last_update: np.ndarray, uids: list[int], E: int, n: int, era: Layout) -> np.ndarray:
     """``set_last_update_for_uid``: from 320 the vector is padded to n before the write."""
     lu = [int(x) for x in last_update]
     if era.mechanism_index and len(lu) < n:
@@ -616,7 +701,7 @@ def _commit_blocks(
     netuid: int,
     idx: int,
     E: int,
-    era: Era,
+    era: Layout,
     hotkeys: list[str | None],
     tempo: int,
     reveal_period: int,
@@ -682,7 +767,7 @@ def _vec(decoder, raw: bytes | None) -> np.ndarray:
     return decoder(raw if raw is not None else b"\x00")
 
 
-def read_epoch_outputs(after: StateReader, netuid: int, n: int, era: Era, mechanism: int = 0) -> EpochOutputs:
+def read_epoch_outputs(after: StateReader, netuid: int, n: int, era: Layout, mechanism: int = 0) -> EpochOutputs:
     """Everything the era's epoch writes, read at E (per-mechanism items at ``mechanism``)."""
     idx = era.storage_index(netuid, mechanism)
     names = [o for o in era.outputs] + list(era.mechanism_outputs)

@@ -21,7 +21,7 @@ import numpy as np
 
 from .client import Block, Chain
 from .errors import DecodeError, UnknownNetuid
-from .layout import PALLET, Era, era_for_spec
+from .layout import PALLET, Layout, layout_for_metadata
 
 #: Per-UID fields and their dtype. Keys are SS58 strings (prefix 42).
 FIELD_DTYPES: dict[str, Any] = {
@@ -253,7 +253,7 @@ def _fit(values: list, n: int, fill: Any) -> list:
 
 
 def _from_storage(blk: Block, netuid: int) -> Metagraph:
-    era = era_for_spec(blk.spec_version, blk.runtime)
+    era = layout_for_metadata(blk.spec_version, blk.runtime)
     n = read_subnet_size(blk, netuid)
     idx = era.storage_index(netuid)
     items: list[tuple] = []
@@ -284,7 +284,7 @@ def _from_storage(blk: Block, netuid: int) -> Metagraph:
     return Metagraph(netuid, blk.number, blk.hash, blk.spec_version, blk.chain.endpoint, "storage", arrays, {"n": n})
 
 
-def read_stakes(blk: Block, era: Era, netuid: int, hotkeys: list[str]) -> dict[str, list[int]]:
+def read_stakes(blk: Block, era: Layout, netuid: int, hotkeys: list[str]) -> dict[str, list[int]]:
     """Stake per UID as the era stores it.
 
     Single-token era: ``stake`` = ``TotalHotkeyStake[hotkey]``. dTAO eras: ``alpha_stake`` =

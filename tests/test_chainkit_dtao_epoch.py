@@ -46,6 +46,8 @@ def account(seed: str) -> str:
 class FakeChain:
     """Answers the JSON-RPC calls a :class:`Block` makes from per-block ``{key: bytes}`` maps."""
 
+    endpoint = "in-memory"
+
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
         self.states: dict[int, dict[str, bytes]] = {}

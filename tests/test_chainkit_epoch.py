@@ -12,7 +12,7 @@ import pytest
 from taoaudit.chainkit import errors
 from taoaudit.chainkit.client import Chain
 from taoaudit.chainkit.epoch import epoch_from_state, last_epoch_block_by_tempo, snapshot_epoch
-from taoaudit.chainkit.layout import ERAS, era_for_spec, supported_ranges
+from taoaudit.chainkit.layout import FIRST_SPEC, LAYOUTS, STORAGE_STEPS, era_for_spec, supported_ranges
 from taoaudit.chainkit.metadata import load_metadata_file
 from taoaudit.chainkit.scale import compact
 from taoaudit.consensus.cases import oracle103_inputs
@@ -130,15 +130,43 @@ def test_epoch_gate_formula_agrees_with_the_oracle_and_the_recordings() -> None:
         last_epoch_block_by_tempo(100, 1, 0)
 
 
-def test_eras_cover_every_spec_from_100_and_name_the_ranges() -> None:
-    specs = list(range(100, 500))
-    for s in specs:
-        assert sum(e.covers(s) for e in ERAS) == 1, s
+def test_layouts_cover_exactly_the_era_tables_specs_and_name_their_records() -> None:
+    # One era table: every layout row belongs to one record of consensus' table (or to one of
+    # its refused ranges), and together the rows cover exactly the specs those records cover
+    # from chainkit's oldest storage (100) to the newest known spec.
+    from taoaudit.consensus.eras.table import ERAS as RULES, NEWEST_SPEC, REFUSED, UnsupportedSpecError, era_for
+
+    assert LAYOUTS[0].spec_min == FIRST_SPEC and LAYOUTS[-1].spec_max == NEWEST_SPEC == 459
+    for a, b in zip(LAYOUTS, LAYOUTS[1:]):
+        assert a.spec_max + 1 == b.spec_min, (a, b)
+    records = {e.name: range(e.first_spec, e.last_spec + 1) for e in RULES}
+    for name, specs in records.items():
+        assert [s for row in LAYOUTS if row.rules_era == name for s in range(row.spec_min, row.spec_max + 1)] == list(specs)
+    for s in range(FIRST_SPEC, NEWEST_SPEC + 1):
+        (row,) = [r for r in LAYOUTS if r.covers(s)]
+        try:
+            assert row.rules_era == era_for(s).name, s
+        except UnsupportedSpecError:
+            assert row.rules_era is None and any(r.covers(s) for r in REFUSED), s
+        # the storage of a row is the newest step at or before it
+        step = max((t for t in STORAGE_STEPS if t.first_spec <= s), key=lambda t: t.first_spec)
+        assert (row.name, row.emission_items, row.outputs) == (step.name, step.emission_items, step.outputs), s
     with pytest.raises(errors.UnsupportedSpec) as e:
         era_for_spec(99)
-    assert "≥100" in str(e.value) and supported_ranges() in str(e.value)
-    assert supported_ranges(only_epoch_snapshots=True) == "100–232, ≥273"
-    assert not any(e.epoch_snapshot for e in ERAS if 233 <= e.spec_min <= 272)
+    assert "100–459" in str(e.value) and supported_ranges() in str(e.value)
+    assert supported_ranges(only_epoch_snapshots=True) == "100–232, 273–459"
+    assert not any(e.epoch_snapshot for e in LAYOUTS if 233 <= e.spec_min <= 272)
+
+
+def test_a_spec_newer_than_the_table_is_refused_naming_the_newest_unless_assumed() -> None:
+    with pytest.raises(errors.UnsupportedSpec) as e:
+        era_for_spec(460)
+    msg = str(e.value)
+    assert "460" in msg and "459 is the newest known" in msg and "assume-era latest" in msg and "\n" not in msg
+    assert era_for_spec(460, assume_era="latest") == LAYOUTS[-1] == era_for_spec(459)
+    assert era_for_spec(459, assume_era="latest") == era_for_spec(459)
+    with pytest.raises(ValueError):
+        era_for_spec(459, assume_era="newest")
 
 
 def test_mechanism_index_from_spec_320() -> None:
@@ -160,6 +188,11 @@ def test_mechanism_index_from_spec_320() -> None:
     assert era_for_spec(422).step_block_before_epoch and not era_for_spec(423).step_block_before_epoch
     assert era_for_spec(333).root_stake_moves_in_drain and not era_for_spec(334).root_stake_moves_in_drain
     assert not era_for_spec(424).owner_change_in_drain and era_for_spec(425).owner_change_in_drain
+    # 446: the liquid-alpha consensus mode and the stored Consensus become epoch inputs
+    assert not era_for_spec(445).reads_consensus_prev and era_for_spec(446).reads_consensus_prev
+    assert "liquid_alpha_consensus_mode" not in era_for_spec(445).hyperparameters
+    assert era_for_spec(446).hyperparameters["liquid_alpha_consensus_mode"] == "LiquidAlphaConsensusMode"
+    assert era_for_spec(459).owner_change_in_drain and era_for_spec(459).schedule == "stateful"
 
 
 @pytest.mark.ground_truth("chain-data")
@@ -185,5 +218,5 @@ def test_epoch_snapshot_of_a_dtao_era_without_rao_emission_is_refused_clearly() 
     msg = str(e.value)
     assert "spec 343" in msg and "rao_emission" in msg and "\n" not in msg
     # spec 103 and 233–272 stay refused as before
-    with pytest.raises(errors.UnsupportedSpec, match="100–232, ≥273"):
+    with pytest.raises(errors.UnsupportedSpec, match="100–232, 273–459"):
         epoch_from_state(None, None, 1, 10, era_for_spec(240))  # type: ignore[arg-type]
