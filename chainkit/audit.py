@@ -458,20 +458,31 @@ def subnet_netuids(chain: Chain, block: int | str | None = None) -> list[int]:
 
 
 def epoch_blocks(
-    chain: Chain, netuid: int, *, count: int | None = None, from_block: int | None = None, to_block: int | None = None
+    chain: Chain, netuid: int, *, count: int | None = None, from_block: int | None = None, to_block: int | None = None,
+    notes: dict[int, str] | None = None,
 ) -> list[int]:
     """Epoch blocks of ``netuid``, oldest first: the last ``count`` at or before ``to_block``
-    (default head), or all in ``[from_block, to_block]``."""
+    (default head), or all in ``[from_block, to_block]``.
+
+    Walking back stops where no earlier epoch exists, or where the source cannot say when the
+    previous one ran (pruned state, a recording without it): that is noted in ``notes[netuid]``
+    so an audit never drops epochs silently."""
+    from . import errors
+
     at = to_block if to_block is not None else chain.head().number
     found: list[int] = []
     limit = count if count is not None else 100_000
     while len(found) < limit and at >= 1:
         try:
             e = find_epoch_block(chain, netuid, at)
-        except ChainError:
-            if found:
-                break  # walked back past what this node (or recording) holds
-            raise
+        except ChainError as err:
+            if not found or classify_failure(err) is None:
+                raise  # nothing located yet, or the node failed: not ours to swallow
+            if notes is not None and not isinstance(err, getattr(errors, "NoEpoch", ())):
+                wanted = f"{limit}" if count is not None else "every"
+                notes[netuid] = (f"{len(found)} of {wanted} epochs located: the one before block {found[-1]} "
+                                 f"could not be ({str(err).splitlines()[0]})")
+            break
         if from_block is not None and e < from_block:
             break
         found.append(e)
@@ -654,24 +665,27 @@ def subnet_note(chain: Chain, netuid: int, block: int | str | None) -> str | Non
 
 def audit_targets(
     chain: Chain, netuids: Sequence[int] | None, *, count: int | None = 3, from_block: int | None = None,
-    to_block: int | None = None,
+    to_block: int | None = None, notes: dict[int, str] | None = None,
 ) -> tuple[list[tuple[int, int]], dict[int, str]]:
     """(netuid, epoch block) pairs to audit, and a note per subnet that has none.
 
-    ``netuids=None``: every subnet at ``to_block`` (default head)."""
+    ``netuids=None``: every subnet at ``to_block`` (default head). ``notes`` collects subnets
+    whose older epochs could not be located (default: into the skipped notes)."""
     from . import errors
 
     no_epoch = getattr(errors, "NoEpoch", ())
     subnets = subnet_netuids(chain, to_block) if netuids is None else list(netuids)
     targets: list[tuple[int, int]] = []
     skipped: dict[int, str] = {}
+    notes = skipped if notes is None else notes
     for netuid in subnets:
         note = subnet_note(chain, netuid, to_block)
         if note is not None:
             skipped[netuid] = note
             continue
         try:
-            blocks = epoch_blocks(chain, netuid, count=count, from_block=from_block, to_block=to_block)
+            blocks = epoch_blocks(chain, netuid, count=count, from_block=from_block, to_block=to_block,
+                                  notes=notes)
         except no_epoch as e:
             skipped[netuid] = str(e).splitlines()[0]
             continue

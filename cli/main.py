@@ -293,8 +293,9 @@ def audit(ctx: click.Context, netuids: str, count: int, from_block: int | None, 
         if not subnets:
             raise Fail("--netuids names no subnet: nothing would be verified")
     chain = s.chain()
+    notes: dict[int, str] = {}
     targets, skipped = lib.audit_targets(chain, subnets, count=None if from_block is not None else count,
-                                         from_block=from_block, to_block=to_block)
+                                         from_block=from_block, to_block=to_block, notes=notes)
     warned: list[str] = []
 
     def warn(message: str) -> None:
@@ -318,10 +319,11 @@ def audit(ctx: click.Context, netuids: str, count: int, from_block: int | None, 
     if s.json:
         emit_json({"engine": engine, "epochs": [r.to_json() for r in results], "summary": summary,
                    "skipped_subnets": {str(k): v for k, v in sorted(skipped.items())},
+                   "notes": {str(k): v for k, v in sorted(notes.items())},
                    "first_divergence": {str(k): v.epoch_block for k, v in first.items()},
                    "mismatched_epochs": summary["mismatch"], "warnings": warned})
     else:
-        render.audit_results(s.console, results, first, engine, summary, skipped)
+        render.audit_results(s.console, results, first, engine, summary, skipped, notes)
         s.footer()
     status = lib.exit_status(summary)
     if status == EXIT_ERROR:

@@ -124,7 +124,7 @@ _VERDICT_STYLE = {"exact": "[green]exact match[/]", "mismatch": "[bold red]MISMA
 
 
 def audit_results(con: Console, results: list, first: dict, engine: str, summary: dict,
-                  skipped: dict[int, str]) -> None:
+                  skipped: dict[int, str], notes: dict[int, str] | None = None) -> None:
     t = Table(title=f"Audit: {len(results)} epochs ({engine} engine)", title_justify="left")
     for col in ("subnet", "epoch block", "spec", "UIDs", "mismatches", "source", "result", "why"):
         t.add_column(col, justify="right" if col in ("subnet", "epoch block", "spec", "UIDs", "mismatches") else "left")
@@ -136,6 +136,8 @@ def audit_results(con: Console, results: list, first: dict, engine: str, summary
     con.print(t)
     for netuid, note in sorted(skipped.items()):
         con.print(f"[dim]subnet {netuid} skipped: {escape(note)}[/]")
+    for netuid, note in sorted((notes or {}).items()):
+        con.print(f"[yellow]subnet {netuid}: {escape(note)}[/]")
     for netuid, o in sorted(first.items()):
         con.print(f"[bold red]subnet {netuid}: first divergence at epoch block {o.epoch_block}[/]")
         verify_result(con, o.audit, engine)

@@ -304,3 +304,11 @@ def test_a_manifest_naming_a_path_is_refused(tmp_path) -> None:
         manifest.write_text(json.dumps(doc))
         r = run("snapshot", "show", str(snap))
         assert r.exit_code == 2 and r.stderr.startswith("error:") and "arrays_file" in r.stderr, (bad, r.output)
+
+
+def test_epochs_the_source_cannot_locate_are_noted_not_dropped() -> None:
+    r = run("audit", "--epochs", "5", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["summary"]["exact"] == 6
+    assert set(doc["notes"]) == {"1", "3"} and all(n.startswith("3 of 5 epochs located") for n in doc["notes"].values())
