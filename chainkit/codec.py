@@ -229,7 +229,11 @@ _COMPACT = """\
 
 
 class Codec:
-    """Decoders for one runtime's registry, generated on first use and kept."""
+    """Decoders for one runtime's registry, generated on first use and kept.
+
+    Bounds: reads past the end raise (``b[o]``, ``struct``) or return short slices; the
+    position only grows by the declared sizes, so a short read always ends beyond the data
+    and :meth:`decode`'s "all bytes consumed exactly" check refuses it. No check per field."""
 
     def __init__(self, types: dict[int, tuple]) -> None:
         self.types = types  # id -> (path list, def tuple) as chainkit.metadata keeps them
@@ -382,7 +386,6 @@ class Codec:
             return
         if name == "sp_core::crypto::AccountId32":
             out.append(f"{ind}{v} = ss58(b[o:o + 32]); o += 32")
-            out.append(f"{ind}if o > len(b): raise DecodeError('truncated AccountId')")
         elif name == "primitive_types::H256":
             out.append(f"{ind}{v} = '0x' + b[o:o + 32].hex(); o += 32")
         elif name == "primitive_types::U256":
@@ -480,17 +483,16 @@ class Codec:
         else:
             out.append(f"{ind}{v} = [{', '.join(names)}]")
         if accounts:
-            out.append(f"{ind}if o > len(b): raise DecodeError('truncated AccountId')")
             keys = [repr(fields[k][0]) if as_dict else str(k) for k in accounts]
             out.append(f"{ind}F.append(({v}, ({', '.join(keys)},)))")
 
     def _emit_sequence(self, sub: int, plain: bool, v: str, ind: str, out: list[str], env: dict) -> None:
+        ap = f"_a{len(ind)}"  # one append per nesting level: inlined loops nest
         out.append(_COMPACT.format(ind=ind, v="_n").rstrip("\n"))
         out.append(f"{ind}if _n > len(b): raise DecodeError('length prefix ' + str(_n) + ' beyond the data')")
         kind, prim = self._kind(sub)
         if kind == "fixed" and prim == "u8":
             out.append(f"{ind}_r = b[o:o + _n]; o += _n")
-            out.append(f"{ind}if o > len(b): raise DecodeError('truncated Vec<u8>')")
             out.append(f"{ind}{v} = {'_vec_u8_plain(_r)' if plain else '_vec_u8_value(_r)'}")
         elif kind == "fixed":
             code = _FIXED[prim]
@@ -505,7 +507,7 @@ class Codec:
             # each) taken whole: a subnet's emission history is 10^5 compacts, nearly all 0.
             env["_zrun"] = _ZERO_RUN
             out.append(f"{ind}{v} = []")
-            out.append(f"{ind}_a = {v}.append")
+            out.append(f"{ind}{ap} = {v}.append")
             out.append(f"{ind}while _n:")
             out.append(f"{ind}    if b[o] == 0:")
             out.append(f"{ind}        _r = _zrun(b, o).end() - o")
@@ -513,24 +515,31 @@ class Codec:
             out.append(f"{ind}        {v} += [0] * _r; o += _r; _n -= _r")
             out.append(f"{ind}        continue")
             out.append(_COMPACT.format(ind=ind + "    ", v="_x").rstrip("\n"))
-            out.append(f"{ind}    _a(_x); _n -= 1")
+            out.append(f"{ind}    {ap}(_x); _n -= 1")
         elif kind == "account":
             out.append(f"{ind}{v} = [b[p:p + 32] for p in range(o, o + 32 * _n, 32)]; o += 32 * _n")
-            out.append(f"{ind}if o > len(b): raise DecodeError('truncated Vec<AccountId>')")
             out.append(f"{ind}F.append(({v}, None))")
+        elif self.types[sub][1][0] in ("composite", "tuple") and not _special(self.types[sub][0]) and len(ind) <= 8:
+            # Structs and tuples (NeuronInfoLite, (AccountId, Compact<u64>), ...) read inline
+            # in the loop: a call per element costs as much as reading its fields.
+            x = f"_x{len(ind)}"
+            out.append(f"{ind}{v} = []")
+            out.append(f"{ind}{ap} = {v}.append")
+            out.append(f"{ind}for _ in range(_n):")
+            self._emit(sub, plain, x, ind + "    ", out, env)
+            out.append(f"{ind}    {ap}({x})")
         else:
             fn = self._call(sub, plain, env)
             out.append(f"{ind}{v} = []")
-            out.append(f"{ind}_a = {v}.append")
+            out.append(f"{ind}{ap} = {v}.append")
             out.append(f"{ind}for _ in range(_n):")
             out.append(f"{ind}    _x, o = {fn}(b, o, F)")
-            out.append(f"{ind}    _a(_x)")
+            out.append(f"{ind}    {ap}(_x)")
 
     def _emit_array(self, length: int, sub: int, plain: bool, v: str, ind: str, out: list[str], env: dict) -> None:
         kind, prim = self._kind(sub)
         if kind == "fixed" and prim == "u8":
             out.append(f"{ind}_r = b[o:o + {length}]; o += {length}")
-            out.append(f"{ind}if o > len(b): raise DecodeError('truncated [u8; {length}]')")
             out.append(f"{ind}{v} = {'_array_u8_plain(_r)' if plain else chr(39) + '0x' + chr(39) + ' + _r.hex()'}")
         else:
             # scalecodec keeps no element objects for arrays: their elements come out raw.

@@ -14,6 +14,7 @@ and written again. JSON, never pickle: a cache file is data, not code.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -223,6 +224,7 @@ def parse_metadata(data: bytes) -> dict[str, Any]:
 
 
 # -- disk cache --------------------------------------------------------------------------------
+@functools.cache
 def package_version() -> str:
     try:
         from importlib.metadata import version
