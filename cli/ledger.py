@@ -96,14 +96,14 @@ def render_ledger(console: Any, led: Any, full: bool) -> None:
         console.print(f"[yellow]{led.reconcile_note}[/]")
 
 
-def write_parquet_file(led: Any, path: Path, force: bool) -> Path:
-    from taoaudit.chainkit.ledger import write_parquet
-
+def check_parquet_target(path: Path, force: bool) -> None:
+    """Refuse before reading anything: never replace the user's file unasked."""
     if path.exists() and not force:
         raise Fail(f"{path} exists; pass --force to replace it")
-    if path.parent and not path.parent.exists():
+    if path.is_dir():
+        raise Fail(f"{path} is a directory")
+    if not path.parent.exists():
         raise Fail(f"directory {path.parent} does not exist")
-    return write_parquet(led, path)
 
 
 @click.command("ledger")
@@ -122,7 +122,7 @@ def ledger(ctx: click.Context, netuid: int, epoch_block: int, hotkey: str | None
            as_csv: bool, parquet: Path | None, force: bool, full: bool) -> None:
     """Every credit one subnet epoch's emission made, per account and kind, reconciled with the
     chain's stake storage across the payout block (exit 1 if an account's stake disagrees)."""
-    from taoaudit.chainkit.ledger import epoch_ledger
+    from taoaudit.chainkit.ledger import epoch_ledger, write_parquet
 
     if hotkey is not None and coldkey is not None:
         raise Fail("give --hotkey or --coldkey, not both")
@@ -130,13 +130,15 @@ def ledger(ctx: click.Context, netuid: int, epoch_block: int, hotkey: str | None
     s = Settings(ctx)
     if s.json and as_csv:
         raise Fail("give --json or --csv, not both")
+    if parquet is not None:
+        check_parquet_target(parquet, force)
     chain = s.chain()
     led = epoch_ledger(chain, netuid, epoch_block)
     _finish_recording(chain)
     only = {"hotkey": hotkey} if hotkey else {"coldkey": coldkey} if coldkey else None
     shown = led.filtered(hotkey=hotkey, coldkey=coldkey) if only else led
     if parquet is not None:
-        write_parquet_file(shown, parquet, force)
+        write_parquet(shown, parquet)
     if s.json:
         emit_json(ledger_json(shown, only))
     elif as_csv:
