@@ -97,13 +97,14 @@ class LatencyNode:
 
 # -- throughput ------------------------------------------------------------------------------
 
-def epochs_per_s(url: str, targets: list[tuple[int, int]], rounds: int, engine: str, client: Any = None) -> float:
+def epochs_per_s(url: str, targets: list[tuple[int, int]], rounds: int, engine: str, client: Any = None,
+                 rpc_limit: int | None = None) -> float:
     from taoaudit.chainkit.fanout import run_audit
 
-    run_audit(url, targets, client=client, engine=engine)  # warm: kernels, metadata, connections
+    run_audit(url, targets, client=client, engine=engine, rpc_limit=rpc_limit)  # warm: kernels, metadata
     work = targets * rounds
     t0 = time.perf_counter()
-    records = run_audit(url, work, client=client, engine=engine)
+    records = run_audit(url, work, client=client, engine=engine, rpc_limit=rpc_limit)
     dt = time.perf_counter() - t0
     if len(records) != len(work) or any(r["verdict"] != "exact" for r in records):
         raise SystemExit(f"bench audit did not verify every epoch exactly: {[r['verdict'] for r in records]}")
@@ -125,12 +126,19 @@ def scaling(recording: Path, latency: float, rounds: int, workers: int) -> dict[
     engine = "auto"  # as the CLI runs: the reference for small epochs, the kernels for large ones
     targets = audit_targets(recording)
     with LatencyNode(recording, latency) as url:
-        one = epochs_per_s(url, targets, rounds, engine)
+        one = [epochs_per_s(url, targets, rounds, engine)]
         with cluster_client(workers) as client:
-            many = epochs_per_s(url, targets, rounds, engine, client)
+            many = epochs_per_s(url, targets, rounds, engine, client)  # as `audit --workers N` runs
+            capped = epochs_per_s(url, targets, rounds, engine, client, rpc_limit=workers)
+            one.append(epochs_per_s(url, targets, rounds, engine))  # the machine's load drifts: before and after
+    one_w = sum(one) / len(one)
     return {
-        "epochs_per_s_1w": round(one, 3), f"epochs_per_s_{workers}w": round(many, 3),
-        f"scaling_{workers}w": round(many / one, 3),
+        "epochs_per_s_1w": round(one_w, 3), f"epochs_per_s_{workers}w": round(many, 3),
+        f"scaling_{workers}w": round(many / one_w, 3),
+        # the same cluster with the cluster-wide Semaphore (--rpc-limit N): two scheduler round trips per epoch
+        f"epochs_per_s_{workers}w_semaphore": round(capped, 3),
+        f"scaling_{workers}w_semaphore": round(capped / one_w, 3),
+        "epochs_per_s_1w_runs": [round(x, 3) for x in one],
         "audit_workload": f"{recording.name}: {len(targets)} epochs of subnets "
                           f"{sorted({n for n, _ in targets})} x {rounds} rounds, {engine} engine, "
                           f"{latency * 1000:.0f} ms per request over ws://127.0.0.1",

@@ -36,7 +36,7 @@ from .errors import ChainError, EndpointUnreachable
 from .files import atomic_write
 
 DASK_HINT = "pip install 'taoaudit[dask]'"
-#: Epochs reading from one endpoint at the same moment, cluster-wide, unless told otherwise.
+#: Epochs reading from one endpoint at the same moment on a cluster of unknown size (--scheduler).
 DEFAULT_RPC_LIMIT = 8
 #: Per-epoch retries after the transport gave up on a rate limit or a dropped node.
 TASK_RETRIES = 2
@@ -66,10 +66,12 @@ def audit_task(netuid: int, epoch_block: int, job: Mapping[str, Any]) -> dict[st
     cache = RecordCache(job["cache_dir"], job["engine"], bool(job["edges"])) if job.get("cache_dir") else None
     for attempt in range(TASK_RETRIES + 1):
         try:
+            asked = time.time()
             with _rpc_lease(job):
                 began = time.time()
                 stage = _read_stage(_chain_for(job["source"]), netuid, epoch_block, cache)
                 read_window = [began, time.time()]
+            lease_s = (began - asked) + (time.time() - read_window[1])
             break
         except (EndpointUnreachable, *_node_faults()) as e:
             _drop_chain(job["source"])
@@ -87,7 +89,8 @@ def audit_task(netuid: int, epoch_block: int, job: Mapping[str, Any]) -> dict[st
     if cache is not None and block_hash and record["verdict"] != "unreadable":
         cache.put(netuid, epoch_block, block_hash, record)
     # when this process held the endpoint (wall clock): for progress reports and the lease test
-    return record | {"timing": {"pid": os.getpid(), "read": read_window}}
+    return record | {"timing": {"pid": os.getpid(), "read": read_window, "lease_s": lease_s,
+                                "task_s": time.time() - asked}}
 
 
 def _read_stage(chain: Chain, netuid: int, epoch_block: int, cache: "RecordCache | None") -> tuple:
@@ -267,10 +270,10 @@ def job_settings(
     rpc_limit: int | None = None, kernel_threads: int | None = None, distributed: bool = False,
 ) -> dict[str, Any]:
     """The plain settings every task gets."""
-    limit = rpc_limit or DEFAULT_RPC_LIMIT
+    capped = distributed and rpc_limit is not None
     return {"source": source, "engine": engine, "cache_dir": os.fspath(cache_dir) if cache_dir else None,
-            "edges": edges, "rpc_limit": limit, "kernel_threads": kernel_threads,
-            "semaphore": f"taoaudit-rpc:{limit}:{source}" if distributed else None}
+            "edges": edges, "rpc_limit": rpc_limit, "kernel_threads": kernel_threads,
+            "semaphore": f"taoaudit-rpc:{rpc_limit}:{source}" if capped else None}
 
 
 def run_audit(
@@ -291,7 +294,9 @@ def run_audit(
     ``source``: recording path or endpoint URL, opened by whoever runs a task (a path must be
     readable there). ``client``: a ``distributed.Client`` to run the tasks on, or None to run
     them here one by one (no Dask; ``chain``, if given, is used instead of opening ``source``).
-    ``rpc_limit``: epochs reading from the endpoint at once across the cluster.
+    ``rpc_limit``: epochs reading from the endpoint at once across the cluster, enforced by a
+    ``distributed.Semaphore`` (two scheduler round trips per epoch); None: no cluster-wide cap
+    (every worker thread reads one epoch at a time, so N single-thread workers read at most N).
     ``kernel_threads``: numba threads per Dask worker (None: leave the workers' setting).
     ``on_result`` is called as each epoch finishes (completion order).
     """
@@ -338,7 +343,8 @@ def _run_on_cluster(client: Any, job: dict[str, Any], targets: Sequence[tuple[in
                     on_result: Callable | None) -> list[dict[str, Any]]:
     from distributed import Semaphore, as_completed
 
-    Semaphore(max_leases=job["rpc_limit"], name=job["semaphore"])  # registered before any task asks
+    if job["semaphore"]:
+        Semaphore(max_leases=job["rpc_limit"], name=job["semaphore"])  # registered before any task asks
     token = hashlib.sha256(json.dumps([job, list(map(list, targets)), time.time_ns()]).encode()).hexdigest()[:12]
     futures = {client.submit(audit_task, netuid, epoch, job, key=f"audit-{i}-{netuid}-{epoch}-{token}", pure=False): i
                for i, (netuid, epoch) in enumerate(targets)}

@@ -27,7 +27,10 @@ def audit_outcomes(
     common = {"engine": engine, "cache_dir": cache, "edges": edges, "on_result": lambda _r: on_result()}
     if workers > 1 or scheduler:
         with fanout.cluster_client(workers, scheduler) as client:
-            records = fanout.run_audit(source, targets, client=client, rpc_limit=rpc_limit, **common)
+            # a local cluster of N one-thread workers never reads more than N epochs at once; a
+            # cluster of unknown size gets the default cap
+            limit = rpc_limit or (fanout.DEFAULT_RPC_LIMIT if scheduler else None)
+            records = fanout.run_audit(source, targets, client=client, rpc_limit=limit, **common)
     else:
         records = fanout.run_audit(source, targets, chain=chain, **common)
     if out is not None:

@@ -267,7 +267,8 @@ def _block_arg(block: str | None) -> int | str | None:
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes on a local Dask cluster (needs: pip install 'taoaudit[dask]').")
 @click.option("--scheduler", help="Run on an existing Dask cluster (tcp://HOST:PORT) instead.")
-@click.option("--rpc-limit", type=click.IntRange(min=1), help="Epochs reading from the endpoint at once, cluster-wide (default 8).")
+@click.option("--rpc-limit", type=click.IntRange(min=1),
+              help="Epochs reading from the endpoint at once, cluster-wide (default: 8 with --scheduler, N with --workers N).")
 @click.option("--out", type=click.Path(path_type=Path), help="Also write the results as a Parquet dataset here.")
 @click.option("--edges", is_flag=True, help="With --out: weights and bonds edge tables too.")
 @click.option("--reference", is_flag=True, help="Pure-Python reference instead of the numba kernels.")
