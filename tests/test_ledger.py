@@ -89,6 +89,64 @@ def test_a_hotkey_paid_by_two_subnets_in_one_block_is_paid_from_what_the_first_l
     assert paid.expected[-1].storage == "TotalIssuance" and paid.expected[-1].delta == 2000
 
 
+# The runtime's own unit test of delegation payouts at spec 103, transcribed:
+# pallets/subtensor/tests/staking.rs@6541a9f41, test_full_with_delegating (lines 600–790):
+# each step is (hotkey, owner, take, {coldkey: Stake before}, emission, {coldkey: Stake after}
+# as the test asserts, TotalStake change as the test's get_total_stake() asserts).
+FULL_WITH_DELEGATING = [
+    # :709  take 10 (do_become_delegate(.., hotkey0, 10)), 1000 over 200/300 -> 599 / 899
+    ("hotkey0", "coldkey0", 10, {"coldkey0": 200, "coldkey1": 300}, 1000,
+     {"coldkey0": 599, "coldkey1": 899}),
+    # :710  take 10, 1000 over 200/200 -> 700 / 700; TotalStake 900 -> 2898 over both steps
+    ("hotkey1", "coldkey1", 10, {"coldkey1": 200, "coldkey0": 200}, 1000,
+     {"coldkey1": 700, "coldkey0": 700}),
+    # :760  take u16::MAX/2, 1000 over 1000/1000/1000 -> 1665 (owner) / 1166 / 1166; TotalStake 5498 -> 6495
+    ("hotkey2", "coldkey2", 0xFFFF // 2, {"coldkey2": 1000, "coldkey0": 1000, "coldkey1": 1000}, 1000,
+     {"coldkey2": 1665, "coldkey0": 1166, "coldkey1": 1166}),
+    # :784  take u16::MAX (full take): nominators unchanged, owner 2000; TotalStake 10495 -> 11495
+    ("hotkey3", "coldkey3", 0xFFFF, {"coldkey3": 1000, "coldkey0": 1000, "coldkey1": 1000, "coldkey2": 1000}, 1000,
+     {"coldkey3": 2000, "coldkey0": 1000, "coldkey1": 1000, "coldkey2": 1000}),
+]
+TOTAL_STAKE_STEPS = [((0, 1), 900, 2898), ((2,), 5498, 6495), ((3,), 10495, 11495)]
+
+
+def _emit(step: tuple) -> dict[str, int]:
+    hotkey, owner, take, before, emission, _ = step
+    state = spec103.DrainState(
+        loaded=((1, ((hotkey, emission),)),),
+        delegates={hotkey: take},
+        owners={hotkey: owner},
+        stakes={hotkey: tuple(before.items())},
+        total_hotkey_stake={hotkey: sum(before.values())},
+    )
+    after = dict(before)
+    for c in spec103.payout(state, 1).credits[1]:
+        after[c.coldkey] += c.rao
+    return after
+
+
+@pytest.mark.parametrize("step", FULL_WITH_DELEGATING, ids=lambda s: s[0] if isinstance(s, tuple) else None)
+def test_transcribed_runtime_test_full_with_delegating(step: tuple) -> None:
+    assert _emit(step) == step[5]
+
+
+def test_transcribed_total_stake_of_full_with_delegating() -> None:
+    for steps, before, after in TOTAL_STAKE_STEPS:
+        gained = sum(sum(_emit(FULL_WITH_DELEGATING[i]).values()) - sum(FULL_WITH_DELEGATING[i][3].values())
+                     for i in steps)
+        assert before + gained == after
+
+
+def test_transcribed_delegate_without_stake_does_not_divide_by_zero() -> None:
+    """staking.rs@6541a9f41 test_delegate_stake_division_by_zero_check (:586): a delegate with
+    the default take (``become_delegate`` → ``get_default_take()``; InitialDefaultTake 11_796 in
+    tests/mock.rs:114 and the runtime) and no stake at all must not panic. The runtime test
+    asserts only that; the 179 rao take is the rule's floor(11796/65535 · 1000)."""
+    state = spec103.DrainState(((0, (("h", 1000),)),), {"h": 11796}, {"h": "c"}, {"h": ()}, {"h": 0})
+    credits = spec103.payout(state, 1).credits[0]
+    assert [(c.coldkey, c.kind, c.rao) for c in credits] == [("c", CreditKind.DELEGATE_TAKE, 179)]
+
+
 # -- real runtime: every recorded epoch ------------------------------------------------------
 
 def test_the_recording_has_enough_epochs_with_delegation() -> None:
