@@ -231,3 +231,34 @@ def test_an_unwritable_cache_is_only_skipped(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("TAOAUDIT_CACHE", str(blocker))
     monkeypatch.setattr(metadata, "_cache", {})
     assert load_metadata(metadata_bytes(V15_343.read_text())).spec_version == 343
+
+
+def _type_id(rt, kind: str, inner_kind: str, inner_prim: str | None = None) -> int:
+    for tid, (_path, d) in rt.codec.types.items():
+        if d[0] != kind:
+            continue
+        sub = rt.codec.types[d[1]][1]
+        if sub[0] == inner_kind and (inner_prim is None or rt.codec.types[sub[1]][1] == ["primitive", inner_prim]):
+            return tid
+    raise LookupError(kind)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_compact_vectors_with_zero_runs_match_scalecodec(seed: int) -> None:
+    """The zero-run shortcut of Vec<Compact<_>> on mixed values (the recorded ones are all 0)."""
+    import random
+
+    from taoaudit.chainkit.scale import compact
+
+    rng = random.Random(seed)
+    rt = load_metadata_file(V15_343)
+    tid = _type_id(rt, "sequence", "compact", "u64")
+    values = []
+    for _ in range(rng.randrange(0, 300)):
+        r = rng.random()
+        values += [0] * rng.randrange(1, 20) if r < 0.4 else [rng.choice([1, 63, 64, 2**14, 2**30, 2**64 - 1])]
+    data = compact(len(values)) + b"".join(compact(v) for v in values)
+    assert rt.codec.decode(tid, data) == values == _scalecodec(rt, tid, data)
+    if values:
+        with pytest.raises(DecodeError):
+            rt.codec.decode(tid, compact(len(values) + 1) + data[len(compact(len(values))) :])
