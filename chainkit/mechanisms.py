@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from taoaudit.consensus.model import EpochInputs, EpochOutputs
 
 from .client import Chain
-from .epoch import BlockReader, InexactEpoch, _epoch_era, snapshot_epoch
+from .epoch import BlockReader, InexactEpoch, snapshot_epoch
+from .layout import layout_for_metadata
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,13 @@ def mechanism_setup(chain: Chain, netuid: int, epoch_block: int) -> tuple[int, t
     E−1. A change at E (an extrinsic after the epoch) may have trimmed or moved per-mechanism
     items, so it is refused."""
     before, after = chain.at(epoch_block - 1), chain.at(epoch_block)
-    if not _epoch_era(after).mechanism_index:
+    if not layout_for_metadata(after.spec_version, after.runtime).mechanism_index:
         return 1, None
+    has_split = after.has_storage("SubtensorModule", "MechanismEmissionSplit")
     got = []
     for blk in (before, after):
-        count, split = BlockReader(blk).present([("MechanismCountCurrent", (netuid,)),
-                                                 ("MechanismEmissionSplit", (netuid,))])
+        items = [("MechanismCountCurrent", (netuid,))] + ([("MechanismEmissionSplit", (netuid,))] if has_split else [])
+        count, split = (BlockReader(blk).present(items) + [None])[:2]
         got.append((1 if count is None else int(count), None if split is None else tuple(int(s) for s in split)))
     if got[0] != got[1]:
         raise InexactEpoch(netuid, epoch_block, f"the mechanism count or emission split changed in block "
@@ -48,9 +50,10 @@ def mechanism_setup(chain: Chain, netuid: int, epoch_block: int) -> tuple[int, t
 
 def read_mechanisms(
     chain: Chain, netuid: int, epoch_block: int, count: int, split: tuple[int, ...] | None, *,
-    rao_emission: int, replaced: frozenset[int] = frozenset(),
+    rao_emission: int, replaced: frozenset[int] = frozenset(), assume_era: str | None = None,
 ) -> MechanismEpochRead:
     """Each mechanism's epoch of ``netuid`` at block E."""
-    reads = [snapshot_epoch(chain, netuid, epoch_block, rao_emission=rao_emission, replaced=replaced, mechanism=m)
+    reads = [snapshot_epoch(chain, netuid, epoch_block, rao_emission=rao_emission, replaced=replaced, mechanism=m,
+                            assume_era=assume_era)
              for m in range(count)]
     return MechanismEpochRead(tuple(i for i, _ in reads), tuple(o for _, o in reads), split)
