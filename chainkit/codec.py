@@ -120,11 +120,15 @@ def _resolve_accounts(fixups: list) -> None:
     """Replace the raw 32-byte keys the decoders left in containers by their SS58 form.
 
     ``fixups``: ``(container, keys)`` pairs, ``keys`` the dict keys / list positions holding
-    a raw key, or None for a list of raw keys. Every distinct key is encoded once, and all of
+    a raw key, ``("*", *keys)`` for those keys in every element of a list, or None for a list
+    of raw keys. Every distinct key is encoded once, and all of
     them in one vectorised pass (:func:`ss58_many`)."""
     lists = [c for c, keys in fixups if keys is None]
+    each = [(c, keys[1:]) for c, keys in fixups if keys is not None and keys[0] == "*"]
     single = [(c, keys[0]) for c, keys in fixups if keys is not None and len(keys) == 1]
-    multi = [(c, keys) for c, keys in fixups if keys is not None and len(keys) > 1]
+    multi = [(c, keys) for c, keys in fixups if keys is not None and len(keys) > 1 and keys[0] != "*"]
+    for container, keys in each:  # a vector of structs/tuples, the same keys in every element
+        single += [(element, k) for element in container for k in keys]
     raw = set().union(*lists) if lists else set()
     raw.update([c[k] for c, k in single])
     raw.update([c[k] for c, keys in multi for k in keys])
@@ -441,7 +445,7 @@ class Codec:
             raise Unsupported(prim)
 
     def _emit_fields(self, fields: list[tuple[str | None, int]], plain: bool, v: str, ind: str,
-                     out: list[str], env: dict, *, as_dict: bool) -> None:  # fmt: skip
+                     out: list[str], env: dict, *, as_dict: bool, collect: list | None = None) -> None:  # fmt: skip
         names: list[str] = []
         accounts: list[int] = []
         i = 0
@@ -484,7 +488,10 @@ class Codec:
             out.append(f"{ind}{v} = [{', '.join(names)}]")
         if accounts:
             keys = [repr(fields[k][0]) if as_dict else str(k) for k in accounts]
-            out.append(f"{ind}F.append(({v}, ({', '.join(keys)},)))")
+            if collect is not None:
+                collect.extend(keys)  # the caller registers them once for the whole vector
+            else:
+                out.append(f"{ind}F.append(({v}, ({', '.join(keys)},)))")
 
     def _emit_sequence(self, sub: int, plain: bool, v: str, ind: str, out: list[str], env: dict) -> None:
         ap = f"_a{len(ind)}"  # one append per nesting level: inlined loops nest
@@ -526,8 +533,16 @@ class Codec:
             out.append(f"{ind}{v} = []")
             out.append(f"{ind}{ap} = {v}.append")
             out.append(f"{ind}for _ in range(_n):")
-            self._emit(sub, plain, x, ind + "    ", out, env)
+            keys: list[str] = []
+            fields = self._multi_fields(sub)
+            if fields is None:
+                self._emit(sub, plain, x, ind + "    ", out, env)
+            else:
+                as_dict = all(f[0] for f in fields)
+                self._emit_fields(fields, plain, x, ind + "    ", out, env, as_dict=as_dict, collect=keys)
             out.append(f"{ind}    {ap}({x})")
+            if keys:
+                out.append(f"{ind}F.append(({v}, ('*', {', '.join(keys)})))")
         else:
             fn = self._call(sub, plain, env)
             out.append(f"{ind}{v} = []")
@@ -535,6 +550,19 @@ class Codec:
             out.append(f"{ind}for _ in range(_n):")
             out.append(f"{ind}    _x, o = {fn}(b, o, F)")
             out.append(f"{ind}    {ap}(_x)")
+
+    def _multi_fields(self, tid: int) -> list[tuple[str | None, int]] | None:
+        """The fields of a plain struct or tuple of two or more (as _emit reads them), else None."""
+        path, d = self.types[tid]
+        if path and path[-1] in ("BTreeMap", "BTreeSet"):
+            return None
+        if d[0] == "composite" and len(d[1]) >= 2:
+            if all(f[0] for f in d[1]):
+                return [(f[0], f[1]) for f in d[1]]
+            return [(None, f[1]) for f in d[1]]
+        if d[0] == "tuple" and len(d[1]) >= 2:
+            return [(None, t) for t in d[1]]
+        return None
 
     def _emit_array(self, length: int, sub: int, plain: bool, v: str, ind: str, out: list[str], env: dict) -> None:
         kind, prim = self._kind(sub)
