@@ -92,6 +92,29 @@ def test_the_rpc_cap_holds_across_workers_and_an_existing_scheduler_is_used(clus
     assert all(b[0] >= a[1] for a, b in zip(windows, windows[1:])), windows
 
 
+def test_the_five_subnet_recording_on_the_cluster_equals_serial_with_every_verdict(cluster, tmp_path):
+    """fixtures/localnet/audit: a UID replaced in its epoch block (not compared), an epoch whose
+    state the recording lacks (unreadable, with its reason), four partitions."""
+    multi = RECORDING.parents[1] / "audit" / "audit_spec103.json"
+    with Chain(str(multi)) as chain:
+        found, skipped = lib.audit_targets(chain, None, count=3)
+    assert 7 in skipped
+    serial = fanout.run_audit(str(multi), found, engine="numba", edges=True)
+    parallel = fanout.run_audit(str(multi), found, client=cluster, engine="numba", edges=True)
+    dataset.write_dataset(tmp_path / "a", serial, edges=True)
+    dataset.write_dataset(tmp_path / "b", parallel, edges=True)
+    a, b = _tables(tmp_path / "a"), _tables(tmp_path / "b")
+    assert all(a[t].to_pylist() == b[t].to_pylist() for t in dataset.TABLES)
+    epochs = {(e["netuid"], e["epoch_block"]): e for e in a["epochs"].to_pylist()}
+    assert sorted({n for n, _ in epochs}) == [1, 2, 3, 5]
+    gone = epochs[(5, 223)]
+    assert gone["verdict"] == "unreadable" and gone["reason_code"] == "missing_recording_entry" and gone["reason"]
+    assert epochs[(2, 228)]["replaced_uids"] == [5]
+    replaced = [u for u in a["uids"].to_pylist() if (u["netuid"], u["epoch_block"]) == (2, 228)]
+    assert [u["uid"] for u in replaced if u["verdict"] == "not_compared"] == [5]
+    assert sum(e["verdict"] == "exact" for e in epochs.values()) == 11
+
+
 def test_the_dataset_agrees_with_the_plain_audit(serial, targets):
     """Per epoch the verdict and every mismatch are the plain audit's; per UID the row's verdict
     says mismatch exactly for the UIDs the audit lists."""
