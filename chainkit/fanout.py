@@ -390,7 +390,7 @@ def cluster_client(workers: int | None = None, scheduler: str | None = None) -> 
     if scheduler:
         try:
             client = Client(scheduler, timeout="20s")
-        except (OSError, TimeoutError) as e:
+        except (OSError, TimeoutError, ValueError) as e:  # ValueError: not an address (no port)
             raise EndpointUnreachable(scheduler, f"no Dask scheduler answered ({e})") from None
         try:
             yield client

@@ -275,3 +275,10 @@ def test_a_rate_limit_that_never_ends_ends_the_run_with_one_line(monkeypatch):
     message = str(e.value)
     assert "\n" not in message and message.startswith("subnet 1 epoch 228: ")
     assert "-32029" in message and "rerun to resume" in message
+
+
+def test_a_scheduler_that_is_not_an_address_is_one_error_line(tmp_path):
+    r = CliRunner().invoke(main, ["audit", "--netuids", "1", "--epochs", "1", "--scheduler", "notaurl",
+                                  "--cache-dir", str(tmp_path)])
+    lines = r.stderr.strip().splitlines()
+    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: cannot reach endpoint notaurl")
