@@ -53,6 +53,10 @@ class EpochAudit:
     #: (chainkit.bonds_reset); the recomputed Bonds are compared with that reset applied
     bonds_reset_uids: tuple[int, ...] = ()
 
+    #: "era assumed, not verified for spec N" when a spec newer than the era table ran the
+    #: newest era's rules (assume_era="latest"); None when the era is known
+    era_note: str | None = None
+
     @property
     def ok(self) -> bool:
         return not self.mismatches
@@ -73,6 +77,7 @@ class EpochAudit:
             "replaced_uids": list(self.replaced_uids),
             "mechanisms": self.mechanisms,
             "bonds_reset_uids": list(self.bonds_reset_uids),
+            "era_note": self.era_note,
             "mismatches": [{"hotkey": self.hotkey(m.uid), **m.as_json()} for m in self.mismatches],
         }
 
@@ -80,18 +85,19 @@ class EpochAudit:
     def from_json(cls, d: dict[str, Any], cached: bool = False) -> "EpochAudit":
         mismatches = [UidMismatch(m["uid"], m["field"], m["chain"], m["recomputed"]) for m in d["mismatches"]]
         hotkeys = d.get("hotkeys")
-        return cls(
+        made = cls(
             d["netuid"], d["epoch_block"], d["block_hashes"], d["spec_version"], d["variant"],
             d["uids_compared"], d["fields_compared"], mismatches,
             tuple(hotkeys) if hotkeys else None, cached, d.get("rao_emission"),
             tuple(int(u) for u in d.get("replaced_uids") or ()), d.get("mechanisms"),
             tuple(int(u) for u in d.get("bonds_reset_uids") or ()),
         )
+        return replace(made, era_note=d.get("era_note"))
 
 
 def infer_rao_emission(
     inputs: EpochInputs, chain_outputs: EpochOutputs, spec_version: int, floor: int = 0,
-    engine: str = "reference", skip: Sequence[int] = (),
+    engine: str = "reference", skip: Sequence[int] = (), assume_era: str | None = None,
 ) -> dict[str, Any]:
     """The amounts that reproduce the stored Emission exactly (consensus.emission), at least
     ``floor`` (what was already pending at E−1). UIDs in ``skip`` (re-registered after the
@@ -100,7 +106,8 @@ def infer_rao_emission(
 
     # Emission_i = floor(x_i · rao / 2^32): with rao = 2^32 the epoch returns the exact
     # I32F32 shares x_i themselves, on whichever engine is fastest.
-    unit = run_epoch(inputs.with_changes(rao_emission=1 << 32), spec_version, engine=engine)  # type: ignore[arg-type]
+    unit = run_epoch(inputs.with_changes(rao_emission=1 << 32), spec_version, engine=engine,  # type: ignore[arg-type]
+                     assume_era=assume_era)
     keep = [u for u in range(inputs.n) if u not in set(skip)]
     all_shares, all_stored = unit.emission.tolist(), chain_outputs.emission.tolist()
     shares = [all_shares[u] for u in keep if u < len(all_shares)]
@@ -123,8 +130,12 @@ def compare_epoch(
     infer_rao_from: int | None = None,
     replaced: Sequence[int] = (),
     bonds_reset: Sequence[int] = (),
+    assume_era: str | None = None,
 ) -> tuple[EpochAudit, EpochOutputs]:
     """Recompute ``inputs`` with the variant of ``spec_version`` and diff against the chain.
+
+    ``assume_era="latest"``: a spec newer than the era table runs the newest era's rules and
+    the result says so (``era_note``).
 
     ``infer_rao_from``: the epoch's ``rao_emission`` is not in the chain (dTAO eras); recover
     it from the stored Emission, no lower than this pending amount. Emission is then checked
@@ -134,12 +145,13 @@ def compare_epoch(
     ``bonds_reset``: UIDs whose Bonds column a commitment of block E cleared after the epoch;
     the same reset is applied to the recomputed Bonds before comparing.
     """
-    variant = variant_for(spec_version)
+    variant = variant_for(spec_version, assume_era)
     rao_info: dict[str, Any] = {"value": inputs.rao_emission, "source": "stored", "range": None}
     if infer_rao_from is not None:
-        rao_info = infer_rao_emission(inputs, chain_outputs, spec_version, infer_rao_from, engine, replaced)
+        rao_info = infer_rao_emission(inputs, chain_outputs, spec_version, infer_rao_from, engine, replaced,
+                                      assume_era=assume_era)
         inputs = inputs.with_changes(rao_emission=rao_info["value"])
-    recomputed = run_epoch(inputs, spec_version, engine=engine)  # type: ignore[arg-type]
+    recomputed = run_epoch(inputs, spec_version, engine=engine, assume_era=assume_era)  # type: ignore[arg-type]
     if bonds_reset:
         recomputed = replace(recomputed, bonds=without_columns(recomputed.bonds, tuple(bonds_reset)))
     fields, mismatches = diff_chain_outputs(chain_outputs, recomputed, inputs.n)
@@ -150,6 +162,7 @@ def compare_epoch(
         block_hashes=block_hashes or {"inputs": None, "outputs": None},
         spec_version=spec_version,
         variant=variant.name,
+        era_note=variant.label,
         uids_compared=inputs.n,
         fields_compared=fields,
         mismatches=mismatches,
@@ -178,6 +191,8 @@ class EpochRead:
     mechanisms: Any = None  # chainkit.mechanisms.MechanismEpochRead | None
     #: UIDs whose Bonds column a commitment of block E cleared after the epoch
     bonds_reset_uids: tuple[int, ...] = ()
+    #: None, or "latest": a spec newer than the era table, read and run as the newest era
+    assume_era: str | None = None
 
 
 def require_subnet(chain: Chain, netuid: int, block: int | str | None = None) -> None:
@@ -203,12 +218,18 @@ def require_subnet(chain: Chain, netuid: int, block: int | str | None = None) ->
         raise UnknownNetuid(netuid, where if where is not None else chain.head().number, existing)
 
 
-def read_epoch(chain: Chain, netuid: int, *, block: int | str | None = None, epoch: int | None = None) -> EpochRead:
-    """The epoch at block ``epoch`` exactly, or the last one at or before ``block`` (default head)."""
+def read_epoch(
+    chain: Chain, netuid: int, *, block: int | str | None = None, epoch: int | None = None,
+    assume_era: str | None = None,
+) -> EpochRead:
+    """The epoch at block ``epoch`` exactly, or the last one at or before ``block`` (default head).
+
+    A runtime newer than the era table is refused, naming the newest known spec, unless
+    ``assume_era="latest"`` (then it is read with the newest layout and results say so)."""
     # Refuse an era we cannot read or recompute before reading anything else.
     probe = chain.at(epoch if epoch is not None else (block if block is not None else chain.head().number))
-    epoch_era(probe)
-    variant_for(probe.spec_version)
+    epoch_era(probe, assume_era)
+    variant_for(probe.spec_version, assume_era)
     require_subnet(chain, netuid, epoch if epoch is not None else block)
     if epoch is None:
         at = block if block is not None else chain.head().number
@@ -220,14 +241,17 @@ def read_epoch(chain: Chain, netuid: int, *, block: int | str | None = None, epo
     count, split = mechanism_setup(chain, netuid, epoch)
     if count > 1:
         mech = read_mechanisms(chain, netuid, epoch, count, split, rao_emission=floor or 0,
-                               replaced=frozenset(replaced))
+                               replaced=frozenset(replaced), assume_era=assume_era)
         return EpochRead(mech.inputs[0], mech.outputs[0], before.spec_version, epoch,
-                         {"inputs": before.hash, "outputs": after.hash}, floor, tuple(replaced), mech, reset)
-    inputs, outputs = snapshot_epoch(chain, netuid, epoch, rao_emission=floor, replaced=frozenset(replaced))
+                         {"inputs": before.hash, "outputs": after.hash}, floor, tuple(replaced), mech, reset,
+                         assume_era=assume_era)
+    inputs, outputs = snapshot_epoch(chain, netuid, epoch, rao_emission=floor, replaced=frozenset(replaced),
+                                     assume_era=assume_era)
     # Block E is executed with the code in E−1's state: state_getRuntimeVersion at a hash
     # reports the code *after* that block, so a set_code in E takes effect from E+1.
     return EpochRead(inputs, outputs, before.spec_version, epoch,
-                     {"inputs": before.hash, "outputs": after.hash}, floor, tuple(replaced), None, reset)
+                     {"inputs": before.hash, "outputs": after.hash}, floor, tuple(replaced), None, reset,
+                     assume_era=assume_era)
 
 
 def registrations_after_epoch(chain: Chain, netuid: int, epoch_block: int) -> list[int]:
@@ -276,13 +300,15 @@ def compare_mechanisms(read: EpochRead, *, engine: str = "reference") -> EpochAu
     n, replaced = read.inputs.n, set(read.replaced_uids)
     rao_info: dict[str, Any] = {"value": read.inputs.rao_emission, "source": "stored", "range": None}
     if read.rao_emission_floor is not None:
-        unit = [run_epoch(i.with_changes(rao_emission=1 << 32), read.spec_version, engine=engine).emission.tolist()  # type: ignore[arg-type]
+        unit = [run_epoch(i.with_changes(rao_emission=1 << 32), read.spec_version, engine=engine,  # type: ignore[arg-type]
+                          assume_era=read.assume_era).emission.tolist()
                 for i in mech.inputs]
         uids = [u for u in range(n) if u not in replaced and u < len(read.outputs.emission)]
         found, candidate = infer_rao_emission_mechanisms(unit, read.outputs.emission.tolist(), mech.split, uids,
                                                          read.rao_emission_floor)
         rao_info = {"value": candidate, "source": "inferred", "range": list(found) if found else None}
-    agg = epoch_with_mechanisms(mech.inputs, rao_info["value"], read.spec_version, mech.split, engine=engine)
+    agg = epoch_with_mechanisms(mech.inputs, rao_info["value"], read.spec_version, mech.split, engine=engine,
+                                assume_era=read.assume_era)
     if read.bonds_reset_uids:  # ResetBondsOnCommit clears the column in every mechanism's Bonds
         cut = read.bonds_reset_uids
         agg = replace(agg, subnet=replace(agg.subnet, bonds=without_columns(agg.subnet.bonds, cut)),
@@ -306,7 +332,8 @@ def compare_mechanisms(read: EpochRead, *, engine: str = "reference") -> EpochAu
                            "mechanisms, and the chain does not store the amount", code="rao_emission_not_recovered")
     return EpochAudit(
         netuid=read.inputs.netuid, epoch_block=read.epoch_block, block_hashes=read.block_hashes,
-        spec_version=read.spec_version, variant=variant_for(read.spec_version).name, uids_compared=n,
+        spec_version=read.spec_version, variant=variant_for(read.spec_version, read.assume_era).name,
+        era_note=variant_for(read.spec_version, read.assume_era).label, uids_compared=n,
         fields_compared=fields, mismatches=[x for x in named if x.uid not in replaced], hotkeys=read.inputs.hotkeys,
         rao_emission=rao_info, replaced_uids=tuple(sorted(replaced)), bonds_reset_uids=read.bonds_reset_uids,
         mechanisms={"count": len(mech.inputs), "emission_split": list(mech.split) if mech.split else None,
@@ -321,15 +348,19 @@ def verify(
     block: int | str | None = None,
     epoch: int | None = None,
     engine: str = "reference",
+    assume_era: str | None = None,
 ) -> EpochAudit:
-    """Read one epoch from the chain, recompute it, and diff it field by field."""
-    read = read_epoch(chain, netuid, block=block, epoch=epoch)
+    """Read one epoch from the chain, recompute it, and diff it field by field.
+
+    ``assume_era="latest"``: run a spec newer than the era table with the newest era; the
+    result's ``era_note`` then says "era assumed, not verified for spec N"."""
+    read = read_epoch(chain, netuid, block=block, epoch=epoch, assume_era=assume_era)
     if read.mechanisms is not None:
         return compare_mechanisms(read, engine=engine)
     audit, _ = compare_epoch(
         read.inputs, read.outputs, read.spec_version, engine=engine,
         epoch_block=read.epoch_block, block_hashes=read.block_hashes, infer_rao_from=read.rao_emission_floor,
-        replaced=read.replaced_uids, bonds_reset=read.bonds_reset_uids,
+        replaced=read.replaced_uids, assume_era=assume_era, bonds_reset=read.bonds_reset_uids,
     )
     return audit
 
@@ -573,19 +604,22 @@ def classify_failure(e: Exception) -> tuple[str, str] | None:
 
 
 def audit_epoch(
-    chain: Chain, netuid: int, epoch_block: int, *, engine: str = "reference", cache: "AuditCache | None" = None
+    chain: Chain, netuid: int, epoch_block: int, *, engine: str = "reference", cache: "AuditCache | None" = None,
+    assume_era: str | None = None,
 ) -> EpochOutcome:
     """Verify one epoch and say how it ended; refusals and unreadable data are outcomes, not
     exceptions. Transport faults (unreachable endpoint, RPC errors) still raise."""
     from taoaudit.consensus.errors import ConsensusError
 
+    if assume_era is not None:
+        cache = None  # an assumed-era result is never served to a run that did not assume
     try:
         block_hash = chain.at(epoch_block).hash if cache is not None else None
         if cache is not None:
             hit = cache.get(netuid, epoch_block, block_hash)
             if hit is not None:
                 return hit
-        outcome = outcome_of(verify(chain, netuid, epoch=epoch_block, engine=engine))
+        outcome = outcome_of(verify(chain, netuid, epoch=epoch_block, engine=engine, assume_era=assume_era))
     except (ChainError, ConsensusError) as e:
         kind = classify_failure(e)
         if kind is None:
@@ -613,6 +647,7 @@ def audit(
     engine: str = "reference",
     cache: "AuditCache | None" = None,
     on_result: Callable[[EpochOutcome], None] | None = None,
+    assume_era: str | None = None,
 ) -> list[EpochOutcome]:
     """Verify every (netuid, epoch block) in ``targets``; every one ends with a verdict.
 
@@ -621,7 +656,7 @@ def audit(
     """
     results = []
     for netuid, epoch_block in targets:
-        result = audit_epoch(chain, netuid, epoch_block, engine=engine, cache=cache)
+        result = audit_epoch(chain, netuid, epoch_block, engine=engine, cache=cache, assume_era=assume_era)
         results.append(result)
         if on_result is not None:
             on_result(result)

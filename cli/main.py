@@ -210,11 +210,14 @@ def epoch(ctx: click.Context, case_files: tuple[Path, ...], more_cases: tuple[Pa
 @click.option("--reference", is_flag=True, help="Pure-Python reference instead of the numba kernels.")
 @click.option("--ledger", "with_ledger", is_flag=True,
               help="Also reconcile the epoch's emission ledger with the chain's stakes (see `taoaudit ledger`).")
+@click.option("--assume-era", type=click.Choice(["latest"]), default=None,
+              help="Run a runtime newer than the newest known spec under the newest era's layout and "
+                   "rules (results say 'era assumed, not verified for spec N').")
 @common_options
 @click.pass_context
 @library_errors
 def verify(ctx: click.Context, netuid: int | None, block: str | None, epoch_block: int | None,
-           snapshot: Path | None, reference: bool, with_ledger: bool = False) -> None:
+           snapshot: Path | None, reference: bool, with_ledger: bool = False, assume_era: str | None = None) -> None:
     """Recompute one epoch and diff every stored output per UID against the chain."""
     from taoaudit.chainkit import audit as lib
 
@@ -231,7 +234,8 @@ def verify(ctx: click.Context, netuid: int | None, block: str | None, epoch_bloc
         if block is not None and epoch_block is not None:
             raise Fail("give --block or --epoch, not both")
         chain = s.chain()
-        result = lib.verify(chain, netuid, block=_block_arg(block), epoch=epoch_block, engine=engine)
+        result = lib.verify(chain, netuid, block=_block_arg(block), epoch=epoch_block, engine=engine,
+                            assume_era=assume_era)
         if with_ledger:
             from taoaudit.chainkit.ledger import epoch_ledger
 
@@ -272,12 +276,15 @@ def _block_arg(block: str | None) -> int | str | None:
 @click.option("--out", type=click.Path(path_type=Path), help="Also write the results as a Parquet dataset here.")
 @click.option("--edges", is_flag=True, help="With --out: weights and bonds edge tables too.")
 @click.option("--reference", is_flag=True, help="Pure-Python reference instead of the numba kernels.")
+@click.option("--assume-era", type=click.Choice(["latest"]), default=None,
+              help="Run a runtime newer than the newest known spec under the newest era's layout and "
+                   "rules (results say 'era assumed, not verified for spec N').")
 @common_options
 @click.pass_context
 @library_errors
 def audit(ctx: click.Context, netuids: str, count: int, from_block: int | None, to_block: int | None,
           cache_dir: Path | None, no_cache: bool, reference: bool, workers: int, scheduler: str | None,
-          rpc_limit: int | None, out: Path | None, edges: bool) -> None:
+          rpc_limit: int | None, out: Path | None, edges: bool, assume_era: str | None = None) -> None:
     """Verify many subnets × epochs, with a progress bar and an on-disk result cache."""
     from taoaudit.chainkit import audit as lib
 
@@ -307,13 +314,16 @@ def audit(ctx: click.Context, netuids: str, count: int, from_block: int | None, 
     with render.progress(s.err_console, enabled=not s.json and sys.stderr.isatty(), total=len(targets),
                          label="auditing epochs") as advance:
         if fanout_cli.wants_fanout(workers, scheduler, out):
+            if assume_era is not None:
+                raise Fail("--assume-era runs in this process only: drop --workers/--scheduler/--out")
             if s.obj.get("record_to") and (workers > 1 or scheduler):
                 raise Fail("--record-to records this process's requests: run it without --workers/--scheduler")
             results = fanout_cli.audit_outcomes(
                 chain, targets, engine=engine, cache_dir=cache_dir, no_cache=no_cache, workers=workers,
                 scheduler=scheduler, out=out, edges=edges, rpc_limit=rpc_limit, on_result=advance)
         else:
-            results = lib.audit(chain, targets, engine=engine, cache=cache, on_result=lambda r: advance())
+            results = lib.audit(chain, targets, engine=engine, cache=cache, on_result=lambda r: advance(),
+                                assume_era=assume_era)
     _finish_recording(chain)
     first = lib.first_divergence(results)
     summary = lib.summarize(results)

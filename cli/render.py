@@ -70,6 +70,8 @@ def verify_result(con: Console, r: Any, engine: str) -> None:
     t.add_column("k", style="bold")
     t.add_column("v")
     t.add_row("runtime", f"spec {r.spec_version} → variant {r.variant} ({engine} engine)")
+    if getattr(r, "era_note", None):
+        t.add_row("era", f"[bold yellow]{escape(r.era_note)}[/]")
     t.add_row("inputs (E−1)", str(r.block_hashes.get("inputs")))
     t.add_row("outputs (E)", str(r.block_hashes.get("outputs")))
     rao = r.rao_emission or {}
@@ -132,8 +134,11 @@ def audit_results(con: Console, results: list, first: dict, engine: str, summary
         a = o.audit
         t.add_row(str(o.netuid), str(o.epoch_block), str(a.spec_version) if a else "-",
                   str(a.uids_compared) if a else "-", str(len(a.mismatches)) if a else "-",
-                  "cache" if o.cached else "computed", _VERDICT_STYLE[o.verdict], escape(_short(o.reason or "", 100)))
+                  "cache" if o.cached else "computed", _VERDICT_STYLE[o.verdict],
+                  escape(_short(o.reason or (getattr(a, "era_note", None) or ""), 100)))
     con.print(t)
+    for note in sorted({a.era_note for a in (o.audit for o in results) if getattr(a, "era_note", None)}):
+        con.print(f"[bold yellow]{escape(note)}[/]: the newest known era's layout and rules were assumed")
     for netuid, note in sorted(skipped.items()):
         con.print(f"[dim]subnet {netuid} skipped: {escape(note)}[/]")
     for netuid, note in sorted((notes or {}).items()):

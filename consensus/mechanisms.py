@@ -60,6 +60,7 @@ def epoch_with_mechanisms(
     spec_version: int,
     split: Sequence[int] | None = None,
     engine: str = "reference",
+    assume_era: str | None = None,
 ) -> MechanismEpoch:
     """Run every mechanism's epoch on its share and aggregate the per-subnet outputs.
 
@@ -68,7 +69,7 @@ def epoch_with_mechanisms(
     """
     shares = split_emissions(rao_emission, len(per_mechanism), split)
     outs = [
-        run_epoch(replace(inputs, rao_emission=share), spec_version, engine=engine)  # type: ignore[arg-type]
+        run_epoch(replace(inputs, rao_emission=share), spec_version, engine=engine, assume_era=assume_era)  # type: ignore[arg-type]
         for inputs, share in zip(per_mechanism, shares)
     ]
     weights = [mechanism_weight(share, rao_emission, m) for m, share in enumerate(shares)]

@@ -16,6 +16,7 @@ mismatches.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,8 @@ STEP_BEFORE = E - 100  # LastMechansimStepBlock at E−1 (written after the prev
 
 class Chain446(FakeChain):
     """The in-memory JSON-RPC stand-in, plus the single-key read and the subnet listing."""
+
+    transport = None  # nothing to save after a CLI run
 
     def at(self, n: int) -> Block:  # type: ignore[override]
         return Block(self, BlockRef(n, self.hash_of(n), self.hash_of(n - 1)), self.runtime)  # type: ignore[arg-type]
@@ -219,3 +222,63 @@ def test_a_chain_newer_than_the_table_is_refused_naming_the_newest() -> None:
         audit.verify(chain, NETUID, epoch=E)  # type: ignore[arg-type]
     msg = str(e.value)
     assert "460" in msg and "459" in msg and "\n" not in msg
+
+
+def test_assume_era_latest_runs_a_newer_chain_and_every_result_says_so() -> None:
+    chain = build(460)
+    result = audit.verify(chain, NETUID, epoch=E, assume_era="latest")  # type: ignore[arg-type]
+    label = "era assumed, not verified for spec 460"
+    assert result.mismatches == [] and result.spec_version == 460
+    assert result.era_note == label and result.to_json()["era_note"] == label
+    assert audit.EpochAudit.from_json(result.to_json()).era_note == label
+    outcome = audit.audit_epoch(chain, NETUID, E, assume_era="latest")  # type: ignore[arg-type]
+    assert outcome.verdict == "exact" and outcome.to_json()["era_note"] == label
+    # a known spec is never labelled, with or without the option
+    assert audit.verify(build(459), NETUID, epoch=E, assume_era="latest").era_note is None  # type: ignore[arg-type]
+
+
+def _cli(monkeypatch: pytest.MonkeyPatch, chain: Chain446, *args: str):
+    from click.testing import CliRunner
+
+    from taoaudit.cli import main as cli
+
+    monkeypatch.setattr(cli.Settings, "chain", lambda self: chain)
+    return CliRunner().invoke(cli.main, list(args))
+
+
+def test_cli_verify_and_audit_refuse_460_and_label_it_with_assume_era(monkeypatch: pytest.MonkeyPatch) -> None:
+    chain = build(460)
+    label = "era assumed, not verified for spec 460"
+    refused = _cli(monkeypatch, chain, "verify", "--netuid", str(NETUID), "--epoch", str(E))
+    assert refused.exit_code == 2 and refused.stderr.startswith("error:") and "459" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    as_json = _cli(monkeypatch, chain, "verify", "--netuid", str(NETUID), "--epoch", str(E), "--assume-era", "latest",
+                   "--json")  # fmt: skip
+    assert as_json.exit_code == 0, as_json.stderr
+    got = json.loads(as_json.stdout)
+    assert got["era_note"] == label and got["spec_version"] == 460 and got["mismatches"] == []
+    table = _cli(monkeypatch, chain, "verify", "--netuid", str(NETUID), "--epoch", str(E), "--assume-era", "latest")
+    assert table.exit_code == 0 and label in " ".join(table.stdout.split())
+    audited = _cli(monkeypatch, chain, "audit", "--netuids", str(NETUID), "--epochs", "1", "--to", str(E),
+                   "--no-cache", "--assume-era", "latest", "--json")  # fmt: skip
+    assert audited.exit_code == 0, audited.stderr
+    epochs = json.loads(audited.stdout)["epochs"]
+    assert [(e["verdict"], e["era_note"]) for e in epochs] == [("exact", label)]
+    audited_table = _cli(monkeypatch, chain, "audit", "--netuids", str(NETUID), "--epochs", "1", "--to", str(E),
+                         "--no-cache", "--assume-era", "latest")  # fmt: skip
+    assert label in " ".join(audited_table.stdout.split())
+    plain = _cli(monkeypatch, chain, "audit", "--netuids", str(NETUID), "--epochs", "1", "--to", str(E), "--no-cache",
+                 "--json")  # fmt: skip
+    (only,) = json.loads(plain.stdout)["epochs"]
+    assert only["verdict"] == "refused" and "459" in only["reason"]
+
+
+def test_metagraph_decodes_a_newer_spec_and_says_which() -> None:
+    from taoaudit.chainkit.metagraph import snapshot_metagraph
+
+    mg = snapshot_metagraph(build(460), NETUID, E, route="storage")  # type: ignore[arg-type]
+    assert mg.spec_version == 460 and mg.n == N
+    assert mg.arrays["hotkey"].tolist() == H
+    out = run_epoch(expected_inputs(), 446)
+    assert mg.arrays["consensus"].tolist() == out.consensus.tolist()  # Vec<PerU16> decoded to parts
+    assert mg.arrays["incentive"].tolist() == out.incentive.tolist()
