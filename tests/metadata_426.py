@@ -80,8 +80,11 @@ def _set_spec_version(version_hex: str, spec: int) -> str:
 
 
 @lru_cache(maxsize=8)
-def metadata_blob(spec: int, *, consensus_mode_item: bool = True) -> bytes:
-    """The spec-393 metadata with the ≥ 426 declarations (see the module docstring)."""
+def metadata_blob(spec: int, *, consensus_mode_item: bool = True, consensus_by_mechanism: bool = False) -> bytes:
+    """The spec-393 metadata with the ≥ 426 declarations (see the module docstring).
+
+    ``consensus_by_mechanism``: also declare ``ConsensusByMechanism: NetUidStorageIndex →
+    Vec<PerU16>``, which later source versions keep beside ``Consensus``."""
     md = copy.deepcopy(_decoded_393())
     body = md[1]["V15"]
     types: list[dict] = body["types"]["types"]
@@ -145,11 +148,18 @@ def metadata_blob(spec: int, *, consensus_mode_item: bool = True) -> bytes:
             "type": {"Map": {"hashers": ["Identity"], "key": netuid, "value": mode}},
             "default": "\x02", "documentation": [" --- MAP ( netuid ) --> liquid alpha consensus mode"],
         })  # fmt: skip
+    if consensus_by_mechanism:
+        pallet["storage"]["entries"].append({
+            "name": "ConsensusByMechanism", "modifier": "Default",
+            "type": {"Map": {"hashers": ["Identity"], "key": index, "value": vec_per_u16}},
+            "default": "\x00", "documentation": [],
+        })  # fmt: skip
     system = next(p for p in body["pallets"] if p["name"] == "System")
     version = next(c for c in system["constants"] if c["name"] == "Version")
     version["value"] = _set_spec_version(version["value"], spec)
     return _encode(md)
 
 
-def runtime(spec: int, *, consensus_mode_item: bool = True) -> RuntimeTypes:
-    return load_metadata(metadata_blob(spec, consensus_mode_item=consensus_mode_item), source=f"synthetic-spec{spec}")
+def runtime(spec: int, *, consensus_mode_item: bool = True, consensus_by_mechanism: bool = False) -> RuntimeTypes:
+    blob = metadata_blob(spec, consensus_mode_item=consensus_mode_item, consensus_by_mechanism=consensus_by_mechanism)
+    return load_metadata(blob, source=f"synthetic-spec{spec}")

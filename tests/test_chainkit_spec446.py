@@ -92,10 +92,10 @@ def expected_inputs(consensus_prev: list[int] | None = CONSENSUS_PREV) -> EpochI
     )  # fmt: skip
 
 
-def build(spec: int, *, store_consensus: bool = True, outputs_of: int = 446) -> Chain446:
+def build(spec: int, *, store_consensus: bool = True, outputs_of: int = 446, by_mechanism: bool = False) -> Chain446:
     """The subnet at E−1 and E in a runtime of ``spec`` whose E outputs are what the
     spec-``outputs_of`` epoch wrote."""
-    chain = Chain446(metadata_426.runtime(spec))
+    chain = Chain446(metadata_426.runtime(spec, consensus_by_mechanism=by_mechanism))
     idx = NETUID  # mechanism 0
     before, after = E - 1, E
     for n in (before, after):
@@ -282,3 +282,29 @@ def test_metagraph_decodes_a_newer_spec_and_says_which() -> None:
     out = run_epoch(expected_inputs(), 446)
     assert mg.arrays["consensus"].tolist() == out.consensus.tolist()  # Vec<PerU16> decoded to parts
     assert mg.arrays["incentive"].tolist() == out.incentive.tolist()
+
+
+def test_refusals_of_the_446_chain_path_are_one_line_and_coded() -> None:
+    def refused(chain: Chain446, code: str, match: str) -> None:
+        outcome = audit.audit_epoch(chain, NETUID, E)  # type: ignore[arg-type]
+        assert (outcome.verdict, outcome.reason_code) == ("refused", code), outcome
+        assert match in outcome.reason and "\n" not in outcome.reason
+
+    # A runtime that also stores a per-mechanism consensus: read only when both agree.
+    agree = build(459, by_mechanism=True)
+    agree.put(E - 1, "ConsensusByMechanism", (NETUID,), CONSENSUS_PREV)
+    assert audit.verify(agree, NETUID, epoch=E).mismatches == []  # type: ignore[arg-type]
+    differ = build(459, by_mechanism=True)
+    differ.put(E - 1, "ConsensusByMechanism", (NETUID,), [1, 2, 3])
+    refused(differ, "consensus_prev_ambiguous", "ConsensusByMechanism[3]")
+    # Migrations of a runtime upgrade ran at the start of block E: E−1 is not what it read.
+    migrated = build(459)
+    migrated.put(E - 1, "LastRuntimeUpgrade", (), {"spec_version": 458, "spec_name": "node-subtensor"}, pallet="System")
+    migrated.put(E, "LastRuntimeUpgrade", (), {"spec_version": 459, "spec_name": "node-subtensor"}, pallet="System")
+    refused(migrated, "runtime_upgrade_in_block", "migrations")
+    # The block that enacted the upgrade reports the new spec but ran the old code.
+    enacted = build(459)
+    old_runtime = metadata_426.runtime(446)
+    enacted.at = lambda n: Block(enacted, BlockRef(n, enacted.hash_of(n), enacted.hash_of(n - 1)),  # type: ignore[method-assign]
+                                 old_runtime if n < E else enacted.runtime)  # fmt: skip
+    refused(enacted, "runtime_upgrade_in_block", "spec 446 before, 459 after")
