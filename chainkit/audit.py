@@ -24,6 +24,7 @@ from .errors import ChainError
 from .files import atomic_write
 from .bonds_reset import bonds_resets_after_epoch, without_columns
 from .mechanisms import mechanism_setup, read_mechanisms
+from .subnets import require_subnet, subnet_netuids  # noqa: F401  (re-exported)
 
 CACHE_VERSION = 2  # 2: one entry per outcome (verdict), refusals included
 
@@ -193,29 +194,6 @@ class EpochRead:
     bonds_reset_uids: tuple[int, ...] = ()
     #: None, or "latest": a spec newer than the era table, read and run as the newest era
     assume_era: str | None = None
-
-
-def require_subnet(chain: Chain, netuid: int, block: int | str | None = None) -> None:
-    """Refuse a netuid that is not a subnet, naming the ones that exist.
-
-    Checked at ``block`` (default head). A recording that holds the subnet list only at its
-    head is checked there, and the message says so.
-    """
-    from .errors import MissingRecordingEntry, UnknownNetuid
-
-    where = block
-    try:
-        existing = subnet_netuids(chain, block)
-    except MissingRecordingEntry:
-        if block is None:
-            return
-        try:
-            existing = subnet_netuids(chain, None)
-            where = f"{chain.head().number} (the recording's head)"
-        except MissingRecordingEntry:
-            return  # the recording cannot tell; the reads themselves will say what is missing
-    if netuid not in existing:
-        raise UnknownNetuid(netuid, where if where is not None else chain.head().number, existing)
 
 
 def read_epoch(
@@ -475,17 +453,6 @@ def _era_fingerprint() -> str:
         for f in sorted(Path(eras.__file__).parent.glob("*.py")) + [Path(registry.__file__)]:
             h.update(f.name.encode() + f.read_bytes())
         return h.hexdigest()[:16]
-
-
-def subnet_netuids(chain: Chain, block: int | str | None = None) -> list[int]:
-    """Every subnet that exists at ``block`` (default head)."""
-    blk = chain.at(block if block is not None else chain.head().number)
-    keys = blk.keys(blk.storage_prefix("SubtensorModule", "NetworksAdded"))
-    netuids = []
-    for k in keys:
-        suffix = blk.key_suffix("SubtensorModule", "NetworksAdded", k, 0)
-        netuids.append(int.from_bytes(suffix[-2:], "little"))
-    return sorted(netuids)
 
 
 def epoch_blocks(

@@ -391,7 +391,7 @@ def metagraph(ctx: click.Context, netuid: int, block: str | None, as_csv: bool, 
     """All per-UID fields of a subnet at a block, as integers."""
     from taoaudit.chainkit.metagraph import snapshot_metagraph
 
-    from taoaudit.chainkit.audit import require_subnet
+    from taoaudit.chainkit.subnets import require_subnet
 
     s = Settings(ctx)
     chain = s.chain()
