@@ -11,7 +11,7 @@ checks that the rows cover exactly the specs of the era records. Adding an era:
 
 Storage steps are the ``spec_version`` at which a change reached subtensor ``main`` (yuma-spec
 §10; ``git log --first-parent -S`` on the storage declarations up to 425 in opentensor/subtensor,
-the stored RaoFoundation/subtensor sources and release PRs after; docs/eras.md lists them):
+the stored RaoFoundation/subtensor sources and release PRs after):
 
 * 100  sparse epoch; ``TotalHotkeyStake``, ``PendingEmission``/``EmissionValues``,
        Rank/Trust/PruningScores written (spec 103 = the oracle-103 runtime).
@@ -33,6 +33,9 @@ the stored RaoFoundation/subtensor sources and release PRs after; docs/eras.md l
        ``ActivityCutoffFactorMilli``; commit expiry by ``SubnetEpochIndex``;
        ``LastMechansimStepBlock`` written *after* the epoch.
 * 425  ``change_subnet_owner_if_needed`` runs in the drain, before the epoch.
+* 441  (no step) Root Reborn queues root dividends for basket deposits that are flushed after
+       the coinbase, and each drain pays stake on its own subnet only, so a later epoch of the
+       same block still reads E−1's stake (``coinbase/run_coinbase.rs@1a587cc8``; PR #2968).
 * 446  ``LiquidAlphaConsensusMode`` (default ``Auto``) and the netuid's stored ``Consensus`` at
        E−1 are read (RaoFoundation/subtensor ``pallets/subtensor/src/epoch/run_epoch.rs@76671f67``
        ``compute_consensus_for_liquid_alpha``; PR #3070 in #3077 "Release 446").
