@@ -75,10 +75,10 @@ class Chain446(FakeChain):
         return super().rpc(method, params)
 
 
-def expected_inputs(consensus_prev: list[int] | None = CONSENSUS_PREV) -> EpochInputs:
+def expected_inputs(consensus_prev: list[int] | None = CONSENSUS_PREV, mode: str = "auto", penalty: int = 65_535) -> EpochInputs:
     """The epoch's inputs, written down from the values above (not read through chainkit)."""
-    hp = Hyperparameters(**HP, stake_threshold=0, tao_weight=TAO_WEIGHT, owner_uid=None,
-                         last_mechanism_step_block=STEP_BEFORE, liquid_alpha_consensus_mode="auto")  # fmt: skip
+    hp = Hyperparameters(**(HP | {"bonds_penalty": penalty}), stake_threshold=0, tao_weight=TAO_WEIGHT,
+                         owner_uid=None, last_mechanism_step_block=STEP_BEFORE, liquid_alpha_consensus_mode=mode)  # fmt: skip
     return EpochInputs(
         n=N, current_block=E, rao_emission=RAO_EMISSION, hyperparameters=hp,
         last_update=np.asarray(LAST_UPDATE, dtype=np.uint64),
@@ -92,7 +92,8 @@ def expected_inputs(consensus_prev: list[int] | None = CONSENSUS_PREV) -> EpochI
     )  # fmt: skip
 
 
-def build(spec: int, *, store_consensus: bool = True, outputs_of: int = 446, by_mechanism: bool = False) -> Chain446:
+def build(spec: int, *, store_consensus: bool = True, outputs_of: int = 446, by_mechanism: bool = False,
+          mode: str | None = None, penalty: int = 65_535) -> Chain446:
     """The subnet at E−1 and E in a runtime of ``spec`` whose E outputs are what the
     spec-``outputs_of`` epoch wrote."""
     chain = Chain446(metadata_426.runtime(spec, consensus_by_mechanism=by_mechanism))
@@ -113,8 +114,10 @@ def build(spec: int, *, store_consensus: bool = True, outputs_of: int = 446, by_
                 "ActivityCutoffFactorMilli": "activity_cutoff_factor_milli",
                 "CommitRevealWeightsEnabled": "commit_reveal_enabled"}  # fmt: skip
     for item, f in hp_items.items():
-        chain.put(before, item, (NETUID,), HP[f])
-    # LiquidAlphaConsensusMode is never set: the metadata's storage default (Auto) applies.
+        chain.put(before, item, (NETUID,), (HP | {"bonds_penalty": penalty})[f])
+    # Unless a mode is given, LiquidAlphaConsensusMode is never set: the storage default (Auto) applies.
+    if mode is not None:
+        chain.put(before, "LiquidAlphaConsensusMode", (NETUID,), mode.capitalize())
     chain.put(before, "AlphaValues", (NETUID,), (HP["alpha_low"], HP["alpha_high"]))
     chain.put(before, "TaoWeight", (), TAO_WEIGHT)
     chain.put(before, "StakeThreshold", (), 0)
@@ -136,7 +139,7 @@ def build(spec: int, *, store_consensus: bool = True, outputs_of: int = 446, by_
     if store_consensus:
         chain.put(before, "Consensus", (NETUID,), CONSENSUS_PREV)
     # E: what the epoch wrote (the spec-`outputs_of` rules on the inputs above)
-    out = run_epoch(expected_inputs(), outputs_of)
+    out = run_epoch(expected_inputs(mode=mode or "auto", penalty=penalty), outputs_of)
     for item, v in (("Active", out.active), ("ValidatorPermit", out.validator_permit), ("Consensus", out.consensus),
                     ("Dividends", out.dividends), ("ValidatorTrust", out.validator_trust), ("Emission", out.emission),
                     ("StakeWeight", out.stake_weight)):  # fmt: skip
@@ -308,3 +311,18 @@ def test_refusals_of_the_446_chain_path_are_one_line_and_coded() -> None:
     enacted.at = lambda n: Block(enacted, BlockRef(n, enacted.hash_of(n), enacted.hash_of(n - 1)),  # type: ignore[method-assign]
                                  old_runtime if n < E else enacted.runtime)  # fmt: skip
     refused(enacted, "runtime_upgrade_in_block", "spec 446 before, 459 after")
+
+
+@pytest.mark.parametrize("mode, penalty, stored_matters", [
+    ("previous", 40_000, True), ("current", 65_535, False), ("auto", 40_000, False),
+])  # fmt: skip
+def test_a_stored_mode_is_read_and_decides_whether_the_stored_consensus_matters(
+    mode: str, penalty: int, stored_matters: bool
+) -> None:
+    chain = build(459, mode=mode, penalty=penalty)
+    inputs, _ = snapshot_epoch(chain, NETUID, E, rao_emission=RAO_EMISSION)  # type: ignore[arg-type]
+    assert inputs.hyperparameters.liquid_alpha_consensus_mode == mode
+    assert inputs.hyperparameters.bonds_penalty == penalty
+    assert audit.verify(chain, NETUID, epoch=E).mismatches == []  # type: ignore[arg-type]
+    without = audit.verify(build(459, mode=mode, penalty=penalty, store_consensus=False), NETUID, epoch=E)  # type: ignore[arg-type]
+    assert bool(without.mismatches) == stored_matters
