@@ -259,6 +259,39 @@ class Codec:
             _resolve_accounts(fixups)
         return value
 
+    def decode_raw_value(self, type_id: int, data: bytes) -> Any:
+        """scalecodec's raw ``.value`` of ``data`` read from its start (bytes after the value
+        are ignored, as scalecodec's ``decode()`` ignores them). Types whose ``.value`` holds
+        tuples are :class:`Unsupported` here (these decoders build lists); a read past the
+        end raises :class:`DecodeError`."""
+        if self._has_tuples(type_id, set()):
+            raise Unsupported(f"type {type_id} holds tuples")
+        fixups: list = []
+        try:
+            value, end = self.decoder(type_id, plain=False)(data, 0, fixups)
+        except (IndexError, struct.error, ValueError, KeyError) as e:
+            raise DecodeError(f"type {type_id}: {e or type(e).__name__}") from None
+        if end > len(data):
+            raise DecodeError(f"type {type_id}: {end - len(data)} bytes missing")
+        if fixups:
+            _resolve_accounts(fixups)
+        return value
+
+    def _has_tuples(self, tid: int, seen: set[int]) -> bool:
+        if tid in seen:
+            return False
+        seen.add(tid)
+        path, d = self.types[tid]
+        if d[0] == "tuple" and len(d[1]) != 1:
+            return True
+        if d[0] == "composite" and d[1] and not all(f[0] for f in d[1]) and len(d[1]) > 1:
+            return True
+        if d[0] == "variant" and any(len(v[2]) > 1 and not all(f[0] for f in v[2]) for v in d[1]):
+            return True
+        if path and path[-1] == "BTreeMap":
+            return True
+        return any(self._has_tuples(sub, seen) for sub in _children(d))
+
     def decode_events(self, type_id: int, data: bytes) -> list[tuple[str, str, str, Any]]:
         """``System.Events`` (``Vec<EventRecord>``) → ``(phase, pallet, event, attributes)``
         per record, as scalecodec's ``GenericEventRecord`` gives them: the phase's variant

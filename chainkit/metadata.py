@@ -290,7 +290,14 @@ class RuntimeTypes:
         return codec_fixed_size(self.codec.types, type_id)
 
     def decode(self, type_string: str, data: bytes) -> Any:
-        """scalecodec's raw ``.value`` of ``data`` (used where callers expect that form)."""
+        """scalecodec's raw ``.value`` of ``data`` (used where callers expect that form, e.g.
+        map keys out of storage keys): the fast decoders where they give that form exactly,
+        else (and on any error, so errors stay scalecodec's) scalecodec itself."""
+        if type_string.startswith("scale_info::"):
+            try:
+                return self.codec.decode_raw_value(int(type_string[12:]), data)
+            except (Unsupported, DecodeError):
+                pass
         from scalecodec.base import ScaleBytes
 
         obj = self.runtime_config.create_scale_object(type_string, data=ScaleBytes(bytearray(data)))

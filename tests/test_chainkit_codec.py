@@ -262,3 +262,29 @@ def test_compact_vectors_with_zero_runs_match_scalecodec(seed: int) -> None:
     if values:
         with pytest.raises(DecodeError):
             rt.codec.decode(tid, compact(len(values) + 1) + data[len(compact(len(values))) :])
+
+
+@pytest.mark.parametrize("path", [V15_343, SPEC103], ids=["343", "103"])
+def test_map_keys_decode_to_scalecodecs_raw_values(path: Path) -> None:
+    """RuntimeTypes.decode (map keys out of storage keys) gives scalecodec's .value."""
+    import random
+
+    rng = random.Random(7)
+    rt = load_metadata_file(path)
+    checked = 0
+    for p in rt.model["pallets"].values():
+        for item in p["storage"]:
+            info = rt.storage_info(next(n for n, q in rt.model["pallets"].items() if q is p), item)
+            for ty in info.key_types:
+                size = rt.fixed_size(ty)
+                if not size:
+                    continue
+                data = bytes(rng.randrange(256) for _ in range(size))
+                obj = rt.runtime_config.create_scale_object(f"scale_info::{ty}", data=ScaleBytes(bytearray(data)))
+                try:
+                    expected = obj.decode()
+                except Exception:  # noqa: BLE001 - random bytes need not be a valid value
+                    continue
+                assert _lists(rt.decode(f"scale_info::{ty}", data)) == _lists(expected), (item, ty)
+                checked += 1
+    assert checked > 20
