@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from scalecodec.base import ScaleBytes
-
 from .errors import (
     BlockInFuture,
     ChainError,
@@ -443,6 +441,8 @@ class Block:
             raise DecodeError(f"{call_name} at block {self.number} returned nothing")
         if plain:
             return self.runtime.decode_type(method.output, raw, what=f"{call_name} at block {self.number}")
+        from scalecodec.base import ScaleBytes  # only for callers that want scalecodec's object
+
         try:
             obj = self.runtime.runtime_config.create_scale_object(
                 f"scale_info::{method.output}", data=ScaleBytes(bytearray(raw))

@@ -11,9 +11,6 @@ import hashlib
 from typing import Any, Iterable
 
 import xxhash
-from scalecodec.base import ScaleType
-from scalecodec.types import GenericAccountId
-
 from .errors import DecodeError
 
 
@@ -75,13 +72,16 @@ def from_hex(text: str | None) -> bytes | None:
     return bytes.fromhex(text[2:] if text.startswith("0x") else text)
 
 
-def to_plain(obj: ScaleType) -> Any:
+def to_plain(obj: Any) -> Any:
     """A decoded scalecodec object as plain JSON-able Python.
 
     Same shapes an independent decoder (bt_decode) gives: structs → dicts, tuples and vectors
     → lists, ``Vec<u8>`` → list of ints (scalecodec would try to make text of it), AccountId →
     SS58 (prefix of the runtime config), ``Option`` → value or ``None``.
     """
+    from scalecodec.base import ScaleType  # imported here: most commands never need scalecodec
+    from scalecodec.types import GenericAccountId
+
     if isinstance(obj, GenericAccountId):
         return obj.value
     vo = obj.value_object
@@ -100,7 +100,7 @@ def to_plain(obj: ScaleType) -> Any:
     return _plain_value(obj.value)
 
 
-def _is_enum(obj: ScaleType) -> bool:
+def _is_enum(obj: Any) -> bool:
     from scalecodec.types import Enum
 
     return isinstance(obj, Enum)
