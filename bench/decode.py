@@ -24,7 +24,7 @@ from scalecodec.base import ScaleBytes  # noqa: E402
 
 from taoaudit.chainkit.decode import decode_rows  # noqa: E402
 from taoaudit.chainkit.metadata import load_metadata_file  # noqa: E402
-from taoaudit.chainkit.scale import compact  # noqa: E402
+from taoaudit.chainkit.codec import compact_bytes as compact  # noqa: E402
 
 METADATA = ROOT.parent / "shared" / "chain-data" / "bittensor-ws" / "metadata_v14_spec343.hex"
 

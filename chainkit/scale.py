@@ -54,18 +54,6 @@ def hash_key(hasher: str, encoded: bytes) -> bytes:
         raise DecodeError(f"unknown storage hasher {hasher}") from None
 
 
-def compact(n: int) -> bytes:
-    """SCALE compact encoding of a non-negative integer."""
-    if n < 1 << 6:
-        return bytes([n << 2])
-    if n < 1 << 14:
-        return ((n << 2) | 1).to_bytes(2, "little")
-    if n < 1 << 30:
-        return ((n << 2) | 2).to_bytes(4, "little")
-    b = n.to_bytes((n.bit_length() + 7) // 8, "little")
-    return bytes([((len(b) - 4) << 2) | 3]) + b
-
-
 def from_hex(text: str | None) -> bytes | None:
     if text is None:
         return None

@@ -13,6 +13,7 @@ import hashlib
 import re
 from typing import Any
 
+from .codec import compact_bytes
 from .errors import UntrustedAnswer
 
 _HASH_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
@@ -21,18 +22,6 @@ _HEX_RE = re.compile(r"^0x(?:[0-9a-fA-F]{2})*$")
 
 def is_block_hash(value: Any) -> bool:
     return isinstance(value, str) and bool(_HASH_RE.match(value))
-
-
-def _compact(n: int) -> bytes:
-    """SCALE compact encoding of a non-negative integer."""
-    if n < 1 << 6:
-        return bytes([n << 2])
-    if n < 1 << 14:
-        return ((n << 2) | 1).to_bytes(2, "little")
-    if n < 1 << 30:
-        return ((n << 2) | 2).to_bytes(4, "little")
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "little")
-    return bytes([((len(raw) - 4) << 2) | 3]) + raw
 
 
 def header_number(header: Any, endpoint: str) -> int:
@@ -61,10 +50,10 @@ def header_hash(header: Any, endpoint: str) -> str:
     parent, state_root, extrinsics_root = (bytes.fromhex(f[2:]) for f in fields)
     encoded = (
         parent
-        + _compact(header_number(header, endpoint))
+        + compact_bytes(header_number(header, endpoint))
         + state_root
         + extrinsics_root
-        + _compact(len(logs))
+        + compact_bytes(len(logs))
         + b"".join(bytes.fromhex(log[2:]) for log in logs)
     )
     return "0x" + hashlib.blake2b(encoded, digest_size=32).hexdigest()

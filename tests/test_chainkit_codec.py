@@ -248,7 +248,7 @@ def test_compact_vectors_with_zero_runs_match_scalecodec(seed: int) -> None:
     """The zero-run shortcut of Vec<Compact<_>> on mixed values (the recorded ones are all 0)."""
     import random
 
-    from taoaudit.chainkit.scale import compact
+    from taoaudit.chainkit.codec import compact_bytes as compact
 
     rng = random.Random(seed)
     rt = load_metadata_file(V15_343)

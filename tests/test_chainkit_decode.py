@@ -17,7 +17,7 @@ from taoaudit.chainkit.decode import (
     decode_vec_u64,
     sparse_rows,
 )
-from taoaudit.chainkit.scale import compact
+from taoaudit.chainkit.codec import compact_bytes as compact
 
 RC = RuntimeConfigurationObject()
 RC.update_type_registry(load_type_registry_preset("legacy"))

@@ -14,7 +14,7 @@ from taoaudit.chainkit.client import Chain
 from taoaudit.chainkit.epoch import epoch_from_state, last_epoch_block_by_tempo, snapshot_epoch
 from taoaudit.chainkit.layout import FIRST_SPEC, LAYOUTS, STORAGE_STEPS, era_for_spec, supported_ranges
 from taoaudit.chainkit.metadata import load_metadata_file
-from taoaudit.chainkit.scale import compact
+from taoaudit.chainkit.codec import compact_bytes as compact
 from taoaudit.consensus.cases import oracle103_inputs
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
