@@ -333,14 +333,22 @@ def verify(
     ``assume_era="latest"``: run a spec newer than the era table with the newest era; the
     result's ``era_note`` then says "era assumed, not verified for spec N"."""
     read = read_epoch(chain, netuid, block=block, epoch=epoch, assume_era=assume_era)
+    return compare_read(read, engine=engine, assume_era=assume_era)[0]
+
+
+def compare_read(
+    read: EpochRead, *, engine: str = "reference", assume_era: str | None = None
+) -> tuple[EpochAudit, EpochOutputs | None]:
+    """verify's comparison of an epoch already read (chainkit.fanout reads and compares in two
+    steps): the audit and the recomputed outputs, None for a multi-mechanism epoch (compared
+    mechanism by mechanism)."""
     if read.mechanisms is not None:
-        return compare_mechanisms(read, engine=engine)
-    audit, _ = compare_epoch(
+        return compare_mechanisms(read, engine=engine), None
+    return compare_epoch(
         read.inputs, read.outputs, read.spec_version, engine=engine,
         epoch_block=read.epoch_block, block_hashes=read.block_hashes, infer_rao_from=read.rao_emission_floor,
         replaced=read.replaced_uids, assume_era=assume_era, bonds_reset=read.bonds_reset_uids,
     )
-    return audit
 
 
 def verify_snapshot(path: str | os.PathLike, *, engine: str = "reference") -> EpochAudit:

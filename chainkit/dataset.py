@@ -24,7 +24,6 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from taoaudit.consensus.diff import STORAGE_NAMES
 from taoaudit.consensus.model import EpochOutputs, SparseRows
 
 from .errors import ChainError
@@ -50,7 +49,6 @@ UID_FIELD_TYPES: dict[str, str] = {
     "trust": "uint16",
     "pruning_scores": "uint16",
 }
-assert set(UID_FIELD_TYPES) | {"bonds"} == set(STORAGE_NAMES), "dataset columns must cover the diff's fields"
 
 TABLES = ("epochs", "uids", "weights", "bonds")
 EDGE_TABLES = ("weights", "bonds")
@@ -165,8 +163,8 @@ def _epoch_row(rec: Mapping[str, Any]) -> dict[str, Any]:
         "block_hash_outputs": hashes.get("outputs"), "rao_emission": rao.get("value"),
         "rao_emission_source": rao.get("source"), "rao_emission_lo": rng[0], "rao_emission_hi": rng[1],
         "uids_compared": rec.get("uids_compared"),
-        "mismatched_values": len(mismatches) if rec.get("uids") else None,
-        "mismatched_uids": len({m["uid"] for m in mismatches}) if rec.get("uids") else None,
+        "mismatched_values": len(mismatches) if "mismatches" in rec else None,
+        "mismatched_uids": len({m["uid"] for m in mismatches}) if "mismatches" in rec else None,
         "fields_compared": rec.get("fields_compared"), "replaced_uids": rec.get("replaced_uids"),
     }
 
@@ -250,7 +248,8 @@ def _new_manifest() -> dict[str, Any]:
                       "rao_emission with its source (stored|inferred) and range",
             "uids": "one row per (netuid, epoch_block, uid): <field>_chain and <field>_recomputed for "
                     + ", ".join(UID_FIELD_TYPES) + " (null: not held in that era), bonds_match, verdict "
-                    "(exact|mismatch|not_compared)",
+                    "(exact|mismatch|not_compared: re-registered in block E); epochs of subnets with several "
+                    "mechanisms have their verdict and mismatch counts in epochs only",
             "weights": "edges (epoch_block, uid, target, weight): the weights the epoch read at E-1",
             "bonds": "edges (epoch_block, uid, target, chain, recomputed): bonds stored at E and recomputed "
                      "(null: no entry on that side)",

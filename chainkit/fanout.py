@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .client import Chain
-from .errors import ChainError, EndpointUnreachable
+from .errors import ChainError, EndpointUnreachable, NodeFault
 from .files import atomic_write
 
 DASK_HINT = "pip install 'taoaudit[dask]'"
@@ -73,7 +73,7 @@ def audit_task(netuid: int, epoch_block: int, job: Mapping[str, Any]) -> dict[st
                 read_window = [began, time.time()]
             lease_s = (began - asked) + (time.time() - read_window[1])
             break
-        except (EndpointUnreachable, *_node_faults()) as e:
+        except (EndpointUnreachable, NodeFault) as e:
             _drop_chain(job["source"])
             if attempt == TASK_RETRIES:
                 return _fault(netuid, epoch_block, e)
@@ -144,13 +144,11 @@ def _compare_stage(read: Any, engine: str, edges: bool) -> dict[str, Any]:
     """The recomputation and diff (no node involved) and the epoch's record."""
     from taoaudit.consensus.errors import ConsensusError
 
-    from .audit import classify_failure, compare_epoch, outcome_of
+    from .audit import classify_failure, compare_read, outcome_of
     from .dataset import edge_columns, uid_columns
 
     try:
-        audit, recomputed = compare_epoch(
-            read.inputs, read.outputs, read.spec_version, engine=engine, epoch_block=read.epoch_block,
-            block_hashes=read.block_hashes, infer_rao_from=read.rao_emission_floor, replaced=read.replaced_uids)
+        audit, recomputed = compare_read(read, engine=engine)
     except ConsensusError as e:
         kind = classify_failure(e) or ("refused", "unsupported_input")
         return {"netuid": read.inputs.netuid, "epoch_block": read.epoch_block, "verdict": kind[0],
@@ -159,6 +157,8 @@ def _compare_stage(read: Any, engine: str, edges: bool) -> dict[str, Any]:
                 "era": _era_name(read.spec_version)}
     record = outcome_of(audit).to_json()
     record["era"] = _era_name(read.spec_version)
+    if recomputed is None:
+        return record  # several mechanisms: the epoch's verdict and mismatches, no single per-UID table
     n = read.inputs.n
     record["uids"] = uid_columns(read.outputs, recomputed, n, read.inputs.hotkeys, read.replaced_uids)
     if edges:
@@ -168,12 +168,6 @@ def _compare_stage(read: Any, engine: str, edges: bool) -> dict[str, Any]:
 
 def _fault(netuid: int, epoch_block: int, e: Exception) -> dict[str, Any]:
     return {"netuid": netuid, "epoch_block": epoch_block, "fault": str(e).splitlines()[0] or type(e).__name__}
-
-
-def _node_faults() -> tuple[type[BaseException], ...]:
-    from . import errors
-
-    return tuple(getattr(errors, n) for n in ("NodeFault",) if hasattr(errors, n))
 
 
 # -- per-thread chains, the cluster-wide lease, kernel threads ----------------------------------

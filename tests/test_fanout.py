@@ -282,3 +282,9 @@ def test_a_scheduler_that_is_not_an_address_is_one_error_line(tmp_path):
                                   "--cache-dir", str(tmp_path)])
     lines = r.stderr.strip().splitlines()
     assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: cannot reach endpoint notaurl")
+
+
+def test_the_uid_columns_cover_every_field_the_diff_compares():
+    from taoaudit.consensus.diff import STORAGE_NAMES
+
+    assert set(dataset.UID_FIELD_TYPES) | {"bonds"} == set(STORAGE_NAMES)
