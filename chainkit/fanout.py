@@ -392,8 +392,10 @@ def cluster_client(workers: int | None = None, scheduler: str | None = None) -> 
             client.close()
         return
     threads = {"TAOAUDIT_KERNEL_THREADS": "1", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    # Every server on 127.0.0.1, on a free port: the scheduler's HTTP server otherwise tries 8787
+    # and warns on stderr when another cluster holds it.
     cluster = LocalCluster(n_workers=int(workers or 2), threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None, silence_logs=logging.ERROR, env=threads)
+                           dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR, env=threads)
     try:
         client = Client(cluster)
         try:
