@@ -288,3 +288,13 @@ def test_the_uid_columns_cover_every_field_the_diff_compares():
     from taoaudit.consensus.diff import STORAGE_NAMES
 
     assert set(dataset.UID_FIELD_TYPES) | {"bonds"} == set(STORAGE_NAMES)
+
+
+def test_an_epoch_snapshot_is_not_exported_as_parquet(tmp_path):
+    snap = tmp_path / "ep"
+    assert CliRunner().invoke(main, ["snapshot", "save", "--netuid", "1", "--epoch", "228", str(snap)]).exit_code == 0
+    saved = next(p for p in tmp_path.iterdir() if p.name.startswith("ep"))
+    r = CliRunner().invoke(main, ["snapshot", "export", str(saved), str(tmp_path / "x.parquet"), "--format", "parquet"])
+    lines = r.stderr.strip().splitlines()
+    assert r.exit_code == 2 and len(lines) == 1 and "audit --out" in lines[0]
+    assert not (tmp_path / "x.parquet").exists()
