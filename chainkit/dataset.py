@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -27,7 +26,7 @@ import numpy as np
 from taoaudit.consensus.model import EpochOutputs, SparseRows
 
 from .errors import ChainError
-from .files import atomic_write
+from .files import atomic_open, atomic_write
 
 DATASET_FORMAT = "taoaudit-audit-dataset"
 DATASET_VERSION = 1
@@ -296,17 +295,8 @@ def _write_atomic(table: Any, path: Path) -> None:
     """Write to a hidden temp file beside ``path`` (readers skip dot-files), fsync, rename."""
     import pyarrow.parquet as pq
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pq.write_table(table, f, compression="zstd")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as f:
+        pq.write_table(table, f, compression="zstd")
 
 
 def read_table(out_dir: str | os.PathLike, table: str) -> Any:

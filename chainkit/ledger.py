@@ -14,7 +14,6 @@ loaded hotkey, their ``TotalHotkeyStake``, ``TotalColdkeyStake`` of every coldke
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from taoaudit.consensus.ledger.reconcile import reconcile
 
 from .client import Block, Chain
 from .errors import ChainError, MissingRecordingEntry, UnknownNetuid, UnsupportedSpec
+from .files import atomic_open
 from .layout import PALLET
 
 
@@ -206,15 +206,6 @@ def write_parquet(ledger: Ledger, path: str | os.PathLike) -> Path:
     }
     table = table.replace_schema_metadata({b"taoaudit.ledger": json.dumps(meta).encode()})
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~umask)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(target) as f:
+        pq.write_table(table, f)
     return target

@@ -157,3 +157,24 @@ def test_exports(tmp_path: Path) -> None:
     ep = json.loads(export_json(_epoch(), tmp_path / "ep.json").read_text())
     assert ep["inputs"]["weights"]["0"] == [[1, 65535], [1, 0]]
     assert "1" not in ep["inputs"]["weights"] and ep["inputs"]["weights"]["2"] == []
+
+
+def test_atomic_writes_keep_the_replaced_files_permissions(tmp_path) -> None:
+    """A 0644 file replaced atomically stays 0644 (a temp file is 0600); a new file gets the umask's."""
+    import os
+    import stat
+
+    from taoaudit.chainkit.files import atomic_write
+
+    old = tmp_path / "kept.json"
+    old.write_text("{}")
+    os.chmod(old, 0o644)
+    atomic_write(old, "{\"a\": 1}")
+    assert stat.S_IMODE(old.stat().st_mode) == 0o644 and old.read_text() == "{\"a\": 1}"
+    umask = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "new.json", "{}")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
