@@ -72,6 +72,7 @@ class Unsupported(Exception):
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_PAIRS = [a + b for a in _B58 for b in _B58]
 _B58_BYTES = None  # numpy lookup table, made on first use
+_POW58 = None  # 58**4 .. 58**0 as numpy uint64, made on first use
 _ss58_memo: dict[bytes, str] = {}
 
 
@@ -155,25 +156,28 @@ def ss58_many(keys: list[bytes]) -> list[str]:
         return [ss58(k) for k in keys]
     import numpy as np
 
+    global _POW58
+    if _POW58 is None:
+        _POW58 = np.array([58**k for k in range(4, -1, -1)], dtype=np.uint64)
     blake = hashlib.blake2b
     payload = b"".join(
         b"\x00*" + k + blake(b"SS58PRE*" + k, digest_size=64).digest()[:2] for k in keys
     )  # a zero byte first: 36 bytes = nine 32-bit limbs, same number
     limbs = np.frombuffer(payload, dtype=">u4").reshape(len(keys), 9).astype(np.uint64)
     base = np.uint64(58**5)
-    groups = []
-    for _ in range(10):  # 10 groups of 5 digits >= the 48 digits of a 35-byte number
+    shift = np.uint64(32)
+    groups = np.empty((len(keys), 10), dtype=np.uint64)
+    top = 0  # limbs before ``top`` are zero in every key: the quotient shrinks ~29 bits a pass
+    for g in range(10):  # 10 groups of 5 digits >= the 48 digits of a 35-byte number
         rem = np.zeros(len(keys), dtype=np.uint64)
-        for j in range(9):
-            cur = (rem << np.uint64(32)) | limbs[:, j]
-            limbs[:, j] = cur // base
-            rem = cur % base
-        groups.append(rem)
-    digits = np.empty((len(keys), 50), dtype=np.uint8)
-    for g, rem in enumerate(groups):  # group g holds digits 50-5(g+1) .. 50-5g-1
-        for d in range(5):
-            digits[:, 49 - 5 * g - d] = (rem % np.uint64(58)).astype(np.uint8)
-            rem = rem // np.uint64(58)
+        for j in range(top, 9):
+            cur = (rem << shift) | limbs[:, j]
+            limbs[:, j], rem = np.divmod(cur, base)
+        groups[:, 9 - g] = rem  # most significant group first
+        while top < 9 and not limbs[:, top].any():
+            top += 1
+    # all five digits of every group at once: (group // 58**k) % 58, k = 4 .. 0
+    digits = ((groups[:, :, None] // _POW58[None, None, :]) % np.uint64(58)).astype(np.uint8).reshape(len(keys), 50)
     if digits[:, :2].any() or not digits[:, 2].all():
         return [ss58(k) for k in keys]  # not 48 digits: never for prefix 42, but be exact
     global _B58_BYTES
@@ -220,12 +224,12 @@ def _read_compact(b: bytes, o: int) -> tuple[int, int]:
 
 # -- code generation ----------------------------------------------------------------------------
 _COMPACT = """\
-{ind}_c = b[o]
-{ind}if _c & 3 == 0:
+{ind}_c = b[o]; _m = _c & 3
+{ind}if not _m:
 {ind}    {v} = _c >> 2; o += 1
-{ind}elif _c & 3 == 1:
+{ind}elif _m == 1:
 {ind}    {v} = (_c | (b[o + 1] << 8)) >> 2; o += 2
-{ind}elif _c & 3 == 2:
+{ind}elif _m == 2:
 {ind}    {v} = int.from_bytes(b[o:o + 4], 'little') >> 2; o += 4
 {ind}else:
 {ind}    _k = (_c >> 2) + 5; {v} = int.from_bytes(b[o + 1:o + _k], 'little'); o += _k
