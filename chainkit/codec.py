@@ -124,27 +124,30 @@ def _resolve_accounts(fixups: list) -> None:
     a raw key, ``("*", *keys)`` for those keys in every element of a list, or None for a list
     of raw keys. Every distinct key is encoded once, and all of
     them in one vectorised pass (:func:`ss58_many`)."""
-    lists = [c for c, keys in fixups if keys is None]
-    each = [(c, keys[1:]) for c, keys in fixups if keys is not None and keys[0] == "*"]
-    single = [(c, keys[0]) for c, keys in fixups if keys is not None and len(keys) == 1]
-    multi = [(c, keys) for c, keys in fixups if keys is not None and len(keys) > 1 and keys[0] != "*"]
-    for container, keys in each:  # a vector of structs/tuples, the same keys in every element
-        single += [(element, k) for element in container for k in keys]
-    raw = set().union(*lists) if lists else set()
-    raw.update([c[k] for c, k in single])
-    raw.update([c[k] for c, keys in multi for k in keys])
-    todo = [k for k in raw if k not in _ss58_memo]
+    memo = _ss58_memo
+    raw: set[bytes] = set()
+    for container, keys in fixups:  # one pass per container, no (container, key) pairs built
+        if keys is None:
+            raw.update(container)
+        elif keys[0] == "*":
+            for k in keys[1:]:
+                raw.update([element[k] for element in container])
+        else:
+            raw.update([container[k] for k in keys])
+    todo = [k for k in raw if k not in memo]
     if todo:
         for k, text in zip(todo, ss58_many(todo)):
-            _ss58_memo[k] = text
-    memo = _ss58_memo
-    for container in lists:
-        container[:] = [memo[k] for k in container]
-    for container, k in single:
-        container[k] = memo[container[k]]
-    for container, keys in multi:
-        for k in keys:
-            container[k] = memo[container[k]]
+            memo[k] = text
+    for container, keys in fixups:
+        if keys is None:
+            container[:] = [memo[k] for k in container]
+        elif keys[0] == "*":
+            for k in keys[1:]:
+                for element in container:
+                    element[k] = memo[element[k]]
+        else:
+            for k in keys:
+                container[k] = memo[container[k]]
     if len(memo) > 200_000:
         memo.clear()
 
@@ -405,6 +408,16 @@ class Codec:
         env[name] = self._decoders[key]
         return name
 
+    def _run_code(self, tid: int) -> str:
+        """struct codes of a field that joins a run of fixed-width reads ('' if none)."""
+        kind, prim = self._kind(tid)
+        if kind == "fixed":
+            return _FIXED[prim]
+        d = self.types[tid][1]
+        if d[0] == "primitive" and d[1] in ("u128", "i128"):
+            return "Q" + ("q" if d[1] == "i128" else "Q")  # low half unsigned, high half signed
+        return ""
+
     def _kind(self, tid: int) -> tuple[str, Any]:
         """Classify a type for inlining: ('fixed', code), ('compact', None), ('account', None) or ('other', None)."""
         path, d = self.types[tid]
@@ -487,22 +500,27 @@ class Codec:
         accounts: list[int] = []
         i = 0
         while i < len(fields):
-            # A run of fixed-width primitives is one struct.unpack_from.
+            # A run of fixed-width primitives is one struct.unpack_from (a 128-bit integer as
+            # its two 64-bit halves, joined after: AxonInfo's ip sits between u32 and u16).
             run = []
-            while i < len(fields) and self._kind(fields[i][1])[0] == "fixed":
+            while i < len(fields) and self._run_code(fields[i][1]):
                 run.append(fields[i])
                 i += 1
             if len(run) == 1:
                 i -= 1  # a single fixed field: the general case below reads it
             elif run:
-                codes = "".join(_FIXED[self._kind(t)[1]] for _, t in run)
+                codes = "".join(self._run_code(t) for _, t in run)
                 st = self._struct("<" + codes)
                 sname = f"_s_{codes}"
                 env[sname] = st
                 vars_ = [f"{v}_{len(names) + k}" for k in range(len(run))]
-                out.append(f"{ind}{', '.join(vars_)}, = {sname}.unpack_from(b, o); o += {st.size}")
+                parts = [f"{x}_hi" if len(self._run_code(t)) == 2 and h else x
+                         for x, (_, t) in zip(vars_, run) for h in range(len(self._run_code(t)))]  # fmt: skip
+                out.append(f"{ind}{', '.join(parts)}, = {sname}.unpack_from(b, o); o += {st.size}")
                 for var, (_, t) in zip(vars_, run):
-                    if self.types[t][1][1] == "bool":
+                    if len(self._run_code(t)) == 2:
+                        out.append(f"{ind}{var} |= {var}_hi << 64")
+                    elif self.types[t][1][1] == "bool":
                         out.append(f"{ind}if {var} > 1: raise DecodeError('bool byte ' + str({var}))")
                         out.append(f"{ind}{var} = {var} == 1")
                 names.extend(vars_)

@@ -288,3 +288,21 @@ def test_map_keys_decode_to_scalecodecs_raw_values(path: Path) -> None:
                 assert _lists(rt.decode(f"scale_info::{ty}", data)) == _lists(expected), (item, ty)
                 checked += 1
     assert checked > 20
+
+
+@pytest.mark.parametrize("b_value", [0, 1, -1, 2**63, -(2**63) - 1, 2**127 - 1, -(2**127)])
+def test_128_bit_fields_inside_a_fixed_width_run_read_as_one_number(b_value: int) -> None:
+    """u128/i128 between fixed-width fields are read as two 64-bit halves in one struct call
+    (AxonInfo's ip): the joined value must equal the 16 bytes read as one integer."""
+    import random
+
+    types = {
+        0: ([], ["primitive", "u32"]), 1: ([], ["primitive", "i128"]), 2: ([], ["primitive", "u128"]),
+        3: ([], ["primitive", "u16"]), 9: ([], ["composite", [["a", 0], ["b", 1], ["c", 2], ["d", 3]]]),
+    }  # fmt: skip
+    c_value = random.Random(b_value).randrange(2**128)
+    data = (
+        (7).to_bytes(4, "little") + b_value.to_bytes(16, "little", signed=True)
+        + c_value.to_bytes(16, "little") + (65535).to_bytes(2, "little")
+    )  # fmt: skip
+    assert codec.Codec(types).decode(9, data) == {"a": 7, "b": b_value, "c": c_value, "d": 65535}
