@@ -581,6 +581,23 @@ class Codec:
         elif kind == "account":
             out.append(f"{ind}{v} = [b[p:p + 32] for p in range(o, o + 32 * _n, 32)]; o += 32 * _n")
             out.append(f"{ind}F.append(({v}, None))")
+        elif self._fixed_record(sub):
+            # Records of fixed-width numbers only (Vec<AxonInfo>): every element in one
+            # iter_unpack over the slice, the values (or dicts) built by one comprehension.
+            fields = self._multi_fields(sub)
+            codes = "".join(self._run_code(t) for _, t in fields)
+            st = self._struct("<" + codes)
+            sname = f"_s_{codes}"
+            env[sname] = st
+            names = [f"_y{k}" for k in range(len(fields))]
+            parts = [x + ("_hi" if h else "") for x, (_, t) in zip(names, fields) for h in range(len(self._run_code(t)))]
+            vals = [f"{x} | {x}_hi << 64" if len(self._run_code(t)) == 2 else x for x, (_, t) in zip(names, fields)]
+            if all(f[0] for f in fields):
+                item = "{" + ", ".join(f"{f[0]!r}: {x}" for f, x in zip(fields, vals)) + "}"
+            else:
+                item = "[" + ", ".join(vals) + "]"
+            out.append(f"{ind}_r = b[o:o + _n * {st.size}]; o += _n * {st.size}")
+            out.append(f"{ind}{v} = [{item} for {', '.join(parts)} in {sname}.iter_unpack(_r)]")
         elif self.types[sub][1][0] in ("composite", "tuple") and not _special(self.types[sub][0]) and len(ind) <= 8:
             # Structs and tuples (NeuronInfoLite, (AccountId, Compact<u64>), ...) read inline
             # in the loop: a call per element costs as much as reading its fields.
@@ -605,6 +622,15 @@ class Codec:
             out.append(f"{ind}for _ in range(_n):")
             out.append(f"{ind}    _x, o = {fn}(b, o, F)")
             out.append(f"{ind}    {ap}(_x)")
+
+    def _fixed_record(self, tid: int) -> bool:
+        """A plain struct/tuple of two or more fixed-width integers (no bools, no accounts)."""
+        if _special(self.types[tid][0]):
+            return False
+        fields = self._multi_fields(tid)
+        return fields is not None and all(
+            self._run_code(t) and self.types[t][1][1] != "bool" for _, t in fields
+        )
 
     def _multi_fields(self, tid: int) -> list[tuple[str | None, int]] | None:
         """The fields of a plain struct or tuple of two or more (as _emit reads them), else None."""
