@@ -126,26 +126,26 @@ def _resolve_accounts(fixups: list) -> None:
     them in one vectorised pass (:func:`ss58_many`)."""
     memo = _ss58_memo
     raw: set[bytes] = set()
-    for container, keys in fixups:  # one pass per container, no (container, key) pairs built
+    # (vector, key) per key of a vector's elements: one comprehension over all of them (a
+    # metagraph has a small stake vector per neuron, each its own fix-up)
+    each = [(container, k) for container, keys in fixups if keys is not None and keys[0] == "*" for k in keys[1:]]
+    raw.update([element[k] for container, k in each for element in container])
+    for container, keys in fixups:
         if keys is None:
             raw.update(container)
-        elif keys[0] == "*":
-            for k in keys[1:]:
-                raw.update([element[k] for element in container])
-        else:
+        elif keys[0] != "*":
             raw.update([container[k] for k in keys])
     todo = [k for k in raw if k not in memo]
     if todo:
         for k, text in zip(todo, ss58_many(todo)):
             memo[k] = text
+    for container, k in each:
+        for element in container:
+            element[k] = memo[element[k]]
     for container, keys in fixups:
         if keys is None:
             container[:] = [memo[k] for k in container]
-        elif keys[0] == "*":
-            for k in keys[1:]:
-                for element in container:
-                    element[k] = memo[element[k]]
-        else:
+        elif keys[0] != "*":
             for k in keys:
                 container[k] = memo[container[k]]
     if len(memo) > 200_000:
@@ -166,7 +166,8 @@ def ss58_many(keys: list[bytes]) -> list[str]:
     payload = b"".join(
         b"\x00*" + k + blake(b"SS58PRE*" + k, digest_size=64).digest()[:2] for k in keys
     )  # a zero byte first: 36 bytes = nine 32-bit limbs, same number
-    limbs = np.frombuffer(payload, dtype=">u4").reshape(len(keys), 9).astype(np.uint64)
+    # limb-major (9, n): each limb of all keys contiguous, as the division walks limb by limb
+    limbs = np.frombuffer(payload, dtype=">u4").reshape(len(keys), 9).T.astype(np.uint64)
     base = np.uint64(58**5)
     shift = np.uint64(32)
     groups = np.empty((len(keys), 10), dtype=np.uint64)
@@ -174,10 +175,10 @@ def ss58_many(keys: list[bytes]) -> list[str]:
     for g in range(10):  # 10 groups of 5 digits >= the 48 digits of a 35-byte number
         rem = np.zeros(len(keys), dtype=np.uint64)
         for j in range(top, 9):
-            cur = (rem << shift) | limbs[:, j]
-            limbs[:, j], rem = np.divmod(cur, base)
+            cur = (rem << shift) | limbs[j]
+            limbs[j], rem = np.divmod(cur, base)
         groups[:, 9 - g] = rem  # most significant group first
-        while top < 9 and not limbs[:, top].any():
+        while top < 9 and not limbs[top].any():
             top += 1
     # all five digits of every group at once: (group // 58**k) % 58, k = 4 .. 0
     digits = ((groups[:, :, None] // _POW58[None, None, :]) % np.uint64(58)).astype(np.uint8).reshape(len(keys), 50)
