@@ -226,6 +226,18 @@ def _read_compact(b: bytes, o: int) -> tuple[int, int]:
     return int.from_bytes(b[o + 1 : o + 1 + k], "little"), o + 1 + k
 
 
+def _all_four_byte(b: bytes, o: int, n: int) -> list[int] | None:
+    """``n`` compacts at ``o`` if every one is in four-byte mode, else None."""
+    if o + 4 * n > len(b):
+        return None
+    import numpy as np
+
+    words = np.frombuffer(b, dtype="<u4", count=n, offset=o)
+    if ((words & 3) != 2).any():
+        return None
+    return (words >> 2).tolist()
+
+
 # -- code generation ----------------------------------------------------------------------------
 _COMPACT = """\
 {ind}_c = b[o]; _m = _c & 3
@@ -569,7 +581,13 @@ class Codec:
             # Vec<Compact<_>> with the compact read inline, and runs of zeros (one 0x00 byte
             # each) taken whole: a subnet's emission history is 10^5 compacts, nearly all 0.
             env["_zrun"] = _ZERO_RUN
+            env["_all_four_byte"] = _all_four_byte
             out.append(f"{ind}{v} = []")
+            # block numbers (last_update, block_at_registration) are all four-byte compacts:
+            # one numpy pass checks every tag and shifts every value
+            out.append(f"{ind}if _n >= 64 and b[o] & 3 == 2:")
+            out.append(f"{ind}    _q = _all_four_byte(b, o, _n)")
+            out.append(f"{ind}    if _q is not None: {v} = _q; o += 4 * _n; _n = 0")
             out.append(f"{ind}{ap} = {v}.append")
             out.append(f"{ind}while _n:")
             out.append(f"{ind}    if b[o] == 0:")

@@ -306,3 +306,21 @@ def test_128_bit_fields_inside_a_fixed_width_run_read_as_one_number(b_value: int
         + c_value.to_bytes(16, "little") + (65535).to_bytes(2, "little")
     )  # fmt: skip
     assert codec.Codec(types).decode(9, data) == {"a": 7, "b": b_value, "c": c_value, "d": 65535}
+
+
+@pytest.mark.parametrize("last", [2**14, 2**30 - 1, 63, 2**14 - 1, 2**30])
+def test_vectors_of_four_byte_compacts_match_scalecodec(last: int) -> None:
+    """The numpy path for Vec<Compact<_>> whose compacts are all four bytes (block numbers),
+    and the fallback when the last one is not; cut short, it is a decode error."""
+    import random
+
+    from taoaudit.chainkit.codec import compact_bytes as compact
+
+    rng = random.Random(last)
+    rt = load_metadata_file(V15_343)
+    tid = _type_id(rt, "sequence", "compact", "u64")
+    values = [rng.randrange(2**14, 2**30) for _ in range(99)] + [last]
+    data = compact(len(values)) + b"".join(compact(v) for v in values)
+    assert rt.codec.decode(tid, data) == values == _scalecodec(rt, tid, data)
+    with pytest.raises(DecodeError):
+        rt.codec.decode(tid, data[:-1])
