@@ -162,10 +162,13 @@ def ss58_many(keys: list[bytes]) -> list[str]:
     global _POW58
     if _POW58 is None:
         _POW58 = np.array([58**k for k in range(4, -1, -1)], dtype=np.uint64)
-    blake = hashlib.blake2b
-    payload = b"".join(
-        b"\x00*" + k + blake(b"SS58PRE*" + k, digest_size=64).digest()[:2] for k in keys
-    )  # a zero byte first: 36 bytes = nine 32-bit limbs, same number
+    prefixed = hashlib.blake2b(b"SS58PRE*", digest_size=64)  # the common start, hashed once
+    parts = []
+    for k in keys:  # a zero byte first: 36 bytes = nine 32-bit limbs, same number
+        h = prefixed.copy()
+        h.update(k)
+        parts.append(b"\x00*" + k + h.digest()[:2])
+    payload = b"".join(parts)
     # limb-major (9, n): each limb of all keys contiguous, as the division walks limb by limb
     limbs = np.frombuffer(payload, dtype=">u4").reshape(len(keys), 9).T.astype(np.uint64)
     base = np.uint64(58**5)
