@@ -135,7 +135,7 @@ def _schemas() -> dict[str, Any]:
     return {
         "epochs": pa.schema([
             ("epoch_block", pa.int64()), ("verdict", pa.string()), ("reason", pa.string()),
-            ("reason_code", pa.string()), ("spec_version", pa.int64()), ("era", pa.string()),
+            ("reason_code", pa.string()), ("spec_version", pa.int64()), ("era", pa.string()), ("era_note", pa.string()),
             ("variant", pa.string()), ("block_hash_inputs", pa.string()), ("block_hash_outputs", pa.string()),
             ("rao_emission", pa.uint64()), ("rao_emission_source", pa.string()),
             ("rao_emission_lo", pa.uint64()), ("rao_emission_hi", pa.uint64()),
@@ -157,7 +157,7 @@ def _epoch_row(rec: Mapping[str, Any]) -> dict[str, Any]:
     mismatches = rec.get("mismatches") or []
     return {
         "epoch_block": rec["epoch_block"], "verdict": rec["verdict"], "reason": rec.get("reason"),
-        "reason_code": rec.get("reason_code"), "spec_version": rec.get("spec_version"), "era": rec.get("era"),
+        "reason_code": rec.get("reason_code"), "spec_version": rec.get("spec_version"), "era": rec.get("era"), "era_note": rec.get("era_note"),
         "variant": rec.get("variant"), "block_hash_inputs": hashes.get("inputs"),
         "block_hash_outputs": hashes.get("outputs"), "rao_emission": rao.get("value"),
         "rao_emission_source": rao.get("source"), "rao_emission_lo": rng[0], "rao_emission_hi": rng[1],
@@ -243,7 +243,7 @@ def _new_manifest() -> dict[str, Any]:
         "format": DATASET_FORMAT, "version": DATASET_VERSION, "partitioning": "hive: netuid=N",
         "tables": {
             "epochs": "one row per (netuid, epoch_block): verdict (exact|mismatch|refused|unreadable), "
-                      "reason, reason_code, spec_version, era, block hashes of E-1 (inputs) and E (outputs), "
+                      "reason, reason_code, spec_version, era, era_note, block hashes of E-1 (inputs) and E (outputs), "
                       "rao_emission with its source (stored|inferred) and range",
             "uids": "one row per (netuid, epoch_block, uid): <field>_chain and <field>_recomputed for "
                     + ", ".join(UID_FIELD_TYPES) + " (null: not held in that era), bonds_match, verdict "

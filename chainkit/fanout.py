@@ -63,13 +63,14 @@ def audit_task(netuid: int, epoch_block: int, job: Mapping[str, Any]) -> dict[st
     must end the run comes back as ``{"netuid", "epoch_block", "fault": message}``.
     """
     _limit_kernel_threads(job.get("kernel_threads"))
-    cache = RecordCache(job["cache_dir"], job["engine"], bool(job["edges"])) if job.get("cache_dir") else None
+    cache = (RecordCache(job["cache_dir"], job["engine"], bool(job["edges"]), job.get("assume_era"))
+             if job.get("cache_dir") else None)
     for attempt in range(TASK_RETRIES + 1):
         try:
             asked = time.time()
             with _rpc_lease(job):
                 began = time.time()
-                stage = _read_stage(_chain_for(job["source"]), netuid, epoch_block, cache)
+                stage = _read_stage(_chain_for(job["source"]), netuid, epoch_block, cache, job.get("assume_era"))
                 read_window = [began, time.time()]
             lease_s = (began - asked) + (time.time() - read_window[1])
             break
@@ -85,7 +86,7 @@ def audit_task(netuid: int, epoch_block: int, job: Mapping[str, Any]) -> dict[st
     if hit is not None:
         return hit
     if record is None:
-        record = _compare_stage(read, job["engine"], bool(job["edges"]))
+        record = _compare_stage(read, job["engine"], bool(job["edges"]), job.get("assume_era"))
     if cache is not None and block_hash and record["verdict"] != "unreadable":
         cache.put(netuid, epoch_block, block_hash, record)
     # when this process held the endpoint (wall clock): for progress reports and the lease test
@@ -93,7 +94,8 @@ def audit_task(netuid: int, epoch_block: int, job: Mapping[str, Any]) -> dict[st
                                 "task_s": time.time() - asked}}
 
 
-def _read_stage(chain: Chain, netuid: int, epoch_block: int, cache: "RecordCache | None") -> tuple:
+def _read_stage(chain: Chain, netuid: int, epoch_block: int, cache: "RecordCache | None",
+                assume_era: str | None = None) -> tuple:
     """Everything that talks to the node: (cached record, read, failure record, block hash)."""
     from taoaudit.consensus.errors import ConsensusError
 
@@ -106,7 +108,7 @@ def _read_stage(chain: Chain, netuid: int, epoch_block: int, cache: "RecordCache
             hit = cache.get(netuid, epoch_block, block_hash)
             if hit is not None:
                 return hit, None, None, block_hash
-        return None, read_epoch(chain, netuid, epoch=epoch_block), None, block_hash
+        return None, read_epoch(chain, netuid, epoch=epoch_block, assume_era=assume_era), None, block_hash
     except (ChainError, ConsensusError) as e:
         kind = classify_failure(e)
         if kind is None:
@@ -140,7 +142,7 @@ def _era_name(spec: int) -> str | None:
         return None
 
 
-def _compare_stage(read: Any, engine: str, edges: bool) -> dict[str, Any]:
+def _compare_stage(read: Any, engine: str, edges: bool, assume_era: str | None = None) -> dict[str, Any]:
     """The recomputation and diff (no node involved) and the epoch's record."""
     from taoaudit.consensus.errors import ConsensusError
 
@@ -148,7 +150,7 @@ def _compare_stage(read: Any, engine: str, edges: bool) -> dict[str, Any]:
     from .dataset import edge_columns, uid_columns
 
     try:
-        audit, recomputed = compare_read(read, engine=engine)
+        audit, recomputed = compare_read(read, engine=engine, assume_era=assume_era)
     except ConsensusError as e:
         kind = classify_failure(e) or ("refused", "unsupported_input")
         return {"netuid": read.inputs.netuid, "epoch_block": read.epoch_block, "verdict": kind[0],
@@ -223,9 +225,11 @@ def _limit_kernel_threads(n: int | None) -> None:
 class RecordCache:
     """Finished epoch records on disk per (netuid, epoch, hash of block E, code version)."""
 
-    def __init__(self, directory: str | os.PathLike, engine: str, edges: bool) -> None:
+    def __init__(self, directory: str | os.PathLike, engine: str, edges: bool,
+                 assume_era: str | None = None) -> None:
         self.directory = Path(directory) / "records"
-        self.key = f"{RECORD_CACHE_VERSION}:{_code_key(str(directory), engine)}:edges={edges}"
+        # an assumed era's record is never served to a verified run, nor the other way round
+        self.key = f"{RECORD_CACHE_VERSION}:{_code_key(str(directory), engine)}:edges={edges}:era={assume_era}"
 
     def _path(self, netuid: int, epoch_block: int, block_hash: str) -> Path:
         digest = hashlib.sha256(f"{self.key}:{netuid}:{epoch_block}:{block_hash}".encode()).hexdigest()[:24]
@@ -262,11 +266,12 @@ def _code_key(directory: str, engine: str) -> str:
 def job_settings(
     source: str, *, engine: str = "reference", cache_dir: str | os.PathLike | None = None, edges: bool = False,
     rpc_limit: int | None = None, kernel_threads: int | None = None, distributed: bool = False,
+    assume_era: str | None = None,
 ) -> dict[str, Any]:
     """The plain settings every task gets."""
     capped = distributed and rpc_limit is not None
     return {"source": source, "engine": engine, "cache_dir": os.fspath(cache_dir) if cache_dir else None,
-            "edges": edges, "rpc_limit": rpc_limit, "kernel_threads": kernel_threads,
+            "edges": edges, "rpc_limit": rpc_limit, "kernel_threads": kernel_threads, "assume_era": assume_era,
             "semaphore": f"taoaudit-rpc:{rpc_limit}:{source}" if capped else None}
 
 
@@ -282,6 +287,7 @@ def run_audit(
     kernel_threads: int | None = 1,
     on_result: Callable[[dict[str, Any]], None] | None = None,
     chain: Chain | None = None,
+    assume_era: str | None = None,
 ) -> list[dict[str, Any]]:
     """Audit every (netuid, epoch block) of ``targets``; one plain record per target, in order.
 
@@ -292,13 +298,14 @@ def run_audit(
     ``distributed.Semaphore`` (two scheduler round trips per epoch); None: no cluster-wide cap
     (every worker thread reads one epoch at a time, so N single-thread workers read at most N).
     ``kernel_threads``: numba threads per Dask worker (None: leave the workers' setting).
-    ``on_result`` is called as each epoch finishes (completion order).
+    ``on_result`` is called as each epoch finishes (completion order). ``assume_era="latest"``
+    reads a runtime newer than the era table with the newest rules (records' ``era_note`` says so).
     """
     source = _portable(source)
     if client is None:
-        return _run_here(source, targets, engine, cache_dir, edges, on_result, chain)
+        return _run_here(source, targets, engine, cache_dir, edges, on_result, chain, assume_era)
     job = job_settings(source, engine=engine, cache_dir=cache_dir, edges=edges, rpc_limit=rpc_limit,
-                       kernel_threads=kernel_threads, distributed=True)
+                       kernel_threads=kernel_threads, distributed=True, assume_era=assume_era)
     return _run_on_cluster(client, job, targets, on_result)
 
 
@@ -313,8 +320,9 @@ def _portable(source: str) -> str:
 
 
 def _run_here(source: str, targets: Sequence[tuple[int, int]], engine: str, cache_dir: Any, edges: bool,
-              on_result: Callable | None, chain: Chain | None) -> list[dict[str, Any]]:
-    job = job_settings(source, engine=engine, cache_dir=cache_dir, edges=edges)
+              on_result: Callable | None, chain: Chain | None,
+              assume_era: str | None = None) -> list[dict[str, Any]]:
+    job = job_settings(source, engine=engine, cache_dir=cache_dir, edges=edges, assume_era=assume_era)
     chains = _local.__dict__.setdefault("chains", {})
     borrowed = chain is not None and source not in chains
     if borrowed:

@@ -15,7 +15,7 @@ def wants_fanout(workers: int, scheduler: str | None, out: Path | None) -> bool:
 def audit_outcomes(
     chain: Any, targets: Sequence[tuple[int, int]], *, engine: str, cache_dir: Path | None, no_cache: bool,
     workers: int, scheduler: str | None, out: Path | None, edges: bool, rpc_limit: int | None,
-    on_result: Callable[[], None],
+    on_result: Callable[[], None], assume_era: str | None = None,
 ) -> list[Any]:
     """Run the audit's epochs (on a cluster when asked), write the dataset, return EpochOutcomes."""
     from taoaudit.chainkit import fanout
@@ -24,7 +24,8 @@ def audit_outcomes(
 
     cache = None if no_cache else (cache_dir or default_cache_dir())
     source = chain.endpoint
-    common = {"engine": engine, "cache_dir": cache, "edges": edges, "on_result": lambda _r: on_result()}
+    common = {"engine": engine, "cache_dir": cache, "edges": edges, "on_result": lambda _r: on_result(),
+              "assume_era": assume_era}
     if workers > 1 or scheduler:
         with fanout.cluster_client(workers, scheduler) as client:
             # a local cluster of N one-thread workers never reads more than N epochs at once; a

@@ -314,13 +314,12 @@ def audit(ctx: click.Context, netuids: str, count: int, from_block: int | None, 
     with render.progress(s.err_console, enabled=not s.json and sys.stderr.isatty(), total=len(targets),
                          label="auditing epochs") as advance:
         if fanout_cli.wants_fanout(workers, scheduler, out):
-            if assume_era is not None:
-                raise Fail("--assume-era runs in this process only: drop --workers/--scheduler/--out")
             if s.obj.get("record_to") and (workers > 1 or scheduler):
                 raise Fail("--record-to records this process's requests: run it without --workers/--scheduler")
             results = fanout_cli.audit_outcomes(
                 chain, targets, engine=engine, cache_dir=cache_dir, no_cache=no_cache, workers=workers,
-                scheduler=scheduler, out=out, edges=edges, rpc_limit=rpc_limit, on_result=advance)
+                scheduler=scheduler, out=out, edges=edges, rpc_limit=rpc_limit, on_result=advance,
+                assume_era=assume_era)
         else:
             results = lib.audit(chain, targets, engine=engine, cache=cache, on_result=lambda r: advance(),
                                 assume_era=assume_era)

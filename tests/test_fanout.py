@@ -298,3 +298,37 @@ def test_an_epoch_snapshot_is_not_exported_as_parquet(tmp_path):
     lines = r.stderr.strip().splitlines()
     assert r.exit_code == 2 and len(lines) == 1 and "audit --out" in lines[0]
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_assume_era_reaches_the_read_and_the_compare_and_keeps_its_own_cache(targets, tmp_path, monkeypatch):
+    seen: list[tuple[str, object]] = []
+    real_read, real_compare = lib.read_epoch, lib.compare_read
+
+    def read_epoch(chain, netuid, **kw):
+        seen.append(("read", kw.get("assume_era")))
+        return real_read(chain, netuid, **kw)
+
+    def compare_read(read, **kw):
+        seen.append(("compare", kw.get("assume_era")))
+        return real_compare(read, **kw)
+
+    monkeypatch.setattr(lib, "read_epoch", read_epoch)
+    monkeypatch.setattr(lib, "compare_read", compare_read)
+    netuid, epoch = targets[0]
+    assumed = fanout.run_audit(str(RECORDING), [(netuid, epoch)], cache_dir=tmp_path, assume_era="latest")
+    assert seen == [("read", "latest"), ("compare", "latest")] and not assumed[0]["cached"]
+    # the verified run never gets the assumed run's record from the cache, and vice versa
+    seen.clear()
+    verified = fanout.run_audit(str(RECORDING), [(netuid, epoch)], cache_dir=tmp_path)
+    assert seen == [("read", None), ("compare", None)] and not verified[0]["cached"]
+    again = fanout.run_audit(str(RECORDING), [(netuid, epoch)], cache_dir=tmp_path, assume_era="latest")
+    assert again[0]["cached"] and len(seen) == 2
+    assert fanout.RecordCache(tmp_path, "reference", False, "latest").key != fanout.RecordCache(tmp_path, "reference", False).key
+    assert fanout.job_settings("x", assume_era="latest")["assume_era"] == "latest"
+    assert "era_note" in pq.read_schema(_epochs_file(tmp_path, assumed)).names
+
+
+def _epochs_file(tmp_path: Path, records: list[dict]) -> Path:
+    out = tmp_path / "ds"
+    dataset.write_dataset(out, records, edges=False, meta={"source": "assumed"})
+    return next(p for p in out.rglob("*.parquet") if "epochs" in str(p))
